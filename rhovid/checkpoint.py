@@ -1,0 +1,201 @@
+"""Checkpoints: a thin wrapper over orbax's CheckpointManager, plus loading pretrained weights.
+
+A workdir holds
+    config.json              the resolved config of the run (written by process 0)
+    checkpoints/<step>/      orbax steps, each with two items:
+        model                {params, batch_stats, target_params, target_batch_stats}
+        train                {step, opt_state, method_state, rng}
+Saves are atomic (orbax writes to a temporary directory and renames it), so a process killed at
+any moment leaves the last complete step restorable. Evaluation reads only the `model` item;
+imported checkpoints (`rhovid.tools.convert`) write the same layout with only `model`. The input
+position needs no item: the input pipeline is a deterministic function of (seed, step).
+No pickles anywhere.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+from typing import Any
+
+import jax
+import ml_collections
+import orbax.checkpoint as ocp
+from absl import logging
+
+from rhovid.state import TrainState
+
+CONFIG_FILE = "config.json"
+CHECKPOINT_DIR = "checkpoints"
+
+# Config fields that change the shapes or meaning of the state: a resumed run must match them.
+COMPATIBILITY_FIELDS = (
+    "method", "seed", "batch_size",
+    "data.rho", "data.num_frames", "data.crop_size", "data.name",
+    "model.depth", "model.width", "model.mlp_layers", "model.mlp_dim", "model.mlp_bn",
+    "model.embed_dim", "model.predictor_dim", "model.num_prototypes",
+    "objective.queue_size", "objective.swav_queue_size", "optim.optimizer",
+)
+
+
+def _model_tree(state: TrainState) -> dict:
+    return {"params": state.params, "batch_stats": state.batch_stats,
+            "target_params": state.target_params, "target_batch_stats": state.target_batch_stats}
+
+
+def _train_tree(state: TrainState) -> dict:
+    return {"step": state.step, "opt_state": state.opt_state,
+            "method_state": state.method_state, "rng": state.rng}
+
+
+def _abstract(tree: Any) -> Any:
+    return jax.tree.map(ocp.utils.to_shape_dtype_struct, tree)
+
+
+class Checkpointer:
+    """Saves every `every_steps` steps, keeps the newest `keep`, restores the latest."""
+
+    def __init__(self, workdir: str, *, every_steps: int, keep: int, async_save: bool = True):
+        self.directory = os.path.join(os.path.abspath(workdir), CHECKPOINT_DIR)
+        self.every_steps = max(int(every_steps), 1)
+        options = ocp.CheckpointManagerOptions(
+            max_to_keep=keep, create=True, enable_async_checkpointing=async_save,
+            cleanup_tmp_directories=True)
+        self.manager = ocp.CheckpointManager(self.directory, options=options,
+                                             item_names=("model", "train"))
+
+    @property
+    def latest_step(self) -> int | None:
+        return self.manager.latest_step()
+
+    def maybe_save(self, step: int, state: TrainState, *, force: bool = False) -> bool:
+        """Saves `state` as `step` if due (or `force`); returns whether a save started."""
+        if not force and step % self.every_steps:
+            return False
+        if step in self.manager.all_steps():
+            return False
+        try:
+            self.manager.save(step, args=ocp.args.Composite(
+                model=ocp.args.StandardSave(_model_tree(state)),
+                train=ocp.args.StandardSave(_train_tree(state))), force=True)
+        except OSError as e:
+            raise OSError(
+                f"Saving checkpoint {step} to {self.directory} failed ({e}); the previous "
+                f"checkpoint ({self.latest_step}) is intact. Free disk space and restart: the run "
+                "resumes from it.") from e
+        return True
+
+    def restore(self, state: TrainState, step: int | None = None) -> TrainState:
+        """Restores `step` (default latest) into the shapes and shardings of `state`."""
+        step = self.latest_step if step is None else step
+        restored = self.manager.restore(step, args=ocp.args.Composite(
+            model=ocp.args.StandardRestore(_abstract(_model_tree(state))),
+            train=ocp.args.StandardRestore(_abstract(_train_tree(state)))))
+        return dataclasses.replace(state, **restored["model"], **restored["train"])
+
+    def wait(self) -> None:
+        """Blocks until pending async saves are on disk."""
+        self.manager.wait_until_finished()
+
+    def close(self) -> None:
+        self.manager.wait_until_finished()
+        self.manager.close()
+
+
+# ---------------------------------------------------------------------------------------------
+# The resolved config beside the checkpoints.
+
+
+def save_config(config: ml_collections.ConfigDict, workdir: str) -> None:
+    """Writes the resolved config as JSON (process 0 only)."""
+    if jax.process_index() != 0:
+        return
+    os.makedirs(workdir, exist_ok=True)
+    path = os.path.join(workdir, CONFIG_FILE)
+    tmp = path + ".tmp"
+    with open(tmp, "w") as f:
+        f.write(config.to_json_best_effort(indent=2, sort_keys=True))
+    os.replace(tmp, path)
+
+
+def load_config(workdir: str) -> ml_collections.ConfigDict:
+    """The config a run saved in its workdir."""
+    path = os.path.join(workdir, CONFIG_FILE)
+    if not os.path.exists(path):
+        raise FileNotFoundError(f"No {CONFIG_FILE} in {workdir!r}: is it a rhovid workdir?")
+    with open(path) as f:
+        return ml_collections.ConfigDict(json.load(f))
+
+
+def _get(config: Any, dotted: str) -> Any:
+    for part in dotted.split("."):
+        config = config.get(part) if isinstance(config, (dict, ml_collections.ConfigDict)) else None
+    return tuple(config) if isinstance(config, list) else config
+
+
+def check_compatible(config: ml_collections.ConfigDict, workdir: str) -> None:
+    """Fails, naming every differing field, if `workdir` holds a run of a different config."""
+    if not os.path.exists(os.path.join(workdir, CONFIG_FILE)):
+        return
+    saved = load_config(workdir)
+    diffs = [(f, _get(saved, f), _get(config, f)) for f in COMPATIBILITY_FIELDS
+             if _get(saved, f) != _get(config, f)]
+    if diffs:
+        listed = "; ".join(f"{f}: checkpoint has {a!r}, config has {b!r}" for f, a, b in diffs)
+        raise ValueError(
+            f"The workdir {workdir!r} holds a run with a different config ({listed}). Use a new "
+            "--workdir, or the same config to resume.")
+
+
+# ---------------------------------------------------------------------------------------------
+# Pretrained weights for evaluation.
+
+
+@dataclasses.dataclass
+class Pretrained:
+    """The backbone of a pretraining run (or an imported checkpoint) at one step."""
+
+    config: ml_collections.ConfigDict
+    step: int
+    params: dict  # backbone params
+    batch_stats: dict  # backbone BN statistics
+    heads: dict  # the remaining online params (projector, predictor, prototypes), may be {}
+
+
+def load_pretrained(path: str, step: int | None = None) -> Pretrained:
+    """Loads the online backbone of a rhovid workdir (latest step, or `step`).
+
+    Args:
+      path: a pretraining workdir, or a directory written by `rhovid.tools.convert`.
+      step: which checkpoint; default the latest.
+    """
+    config = load_config(path)
+    directory = os.path.join(os.path.abspath(path), CHECKPOINT_DIR)
+    manager = ocp.CheckpointManager(directory, item_names=("model", "train"),
+                                    options=ocp.CheckpointManagerOptions(read_only=True))
+    steps = manager.all_steps()
+    if not steps:
+        raise FileNotFoundError(f"No checkpoint under {directory!r}.")
+    step = max(steps) if step is None else step
+    if step not in steps:
+        raise FileNotFoundError(f"No checkpoint for step {step} in {directory!r}; have {sorted(steps)}.")
+    model = manager.restore(step, args=ocp.args.Composite(model=ocp.args.StandardRestore()))["model"]
+    manager.close()
+    params, stats = model["params"], model.get("batch_stats") or {}
+    logging.info("Loaded pretrained backbone from %s at step %d.", path, step)
+    return Pretrained(
+        config=config, step=int(step), params=params["backbone"], batch_stats=stats.get("backbone", {}),
+        heads={k: v for k, v in params.items() if k != "backbone"})
+
+
+def write_imported(workdir: str, config: ml_collections.ConfigDict, params: dict,
+                   batch_stats: dict, step: int = 0) -> None:
+    """Writes imported weights in the workdir layout so every evaluation config accepts them."""
+    save_config(config, workdir)
+    directory = os.path.join(os.path.abspath(workdir), CHECKPOINT_DIR)
+    manager = ocp.CheckpointManager(directory, item_names=("model", "train"))
+    tree = {"params": params, "batch_stats": batch_stats, "target_params": {}, "target_batch_stats": {}}
+    manager.save(step, args=ocp.args.Composite(model=ocp.args.StandardSave(tree)), force=True)
+    manager.wait_until_finished()
+    manager.close()

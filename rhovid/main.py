@@ -1,0 +1,63 @@
+"""Command line entry point: `python -m rhovid.main --config=configs/mocov.py[:arg] --workdir=DIR`.
+
+Parses flags, starts JAX's multi-process runtime when launched as one of several processes, and
+dispatches on `config.task`: pretrain | demo | linear | finetune | knn.
+"""
+
+from __future__ import annotations
+
+import os
+
+from absl import app, flags, logging
+from ml_collections import config_flags
+
+_CONFIG = config_flags.DEFINE_config_file("config", None, "Config file, e.g. configs/byol.py:tiny.")
+_WORKDIR = flags.DEFINE_string("workdir", None, "Directory for checkpoints, logs and results.")
+_MULTIPROCESS = flags.DEFINE_bool(
+    "multiprocess", None, "Call jax.distributed.initialize() (default: auto-detect from the "
+    "environment: TPU pods, SLURM, or JAX_COORDINATOR_ADDRESS).")
+flags.mark_flags_as_required(["config", "workdir"])
+
+
+def _should_initialize_distributed() -> bool:
+    if _MULTIPROCESS.value is not None:
+        return _MULTIPROCESS.value
+    env = os.environ
+    return ("JAX_COORDINATOR_ADDRESS" in env or int(env.get("SLURM_NTASKS", "1")) > 1
+            or "TPU_WORKER_HOSTNAMES" in env and "," in env["TPU_WORKER_HOSTNAMES"])
+
+
+def main(argv):
+    if len(argv) > 1:
+        raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
+    import jax  # noqa: PLC0415 (after absl has parsed XLA-related flags)
+
+    from rhovid.metrics import quiet_libraries  # noqa: PLC0415
+
+    quiet_libraries()
+
+    if _should_initialize_distributed():
+        jax.distributed.initialize()
+    logging.info("JAX process %d/%d, %d local / %d global devices (%s).", jax.process_index(),
+                 jax.process_count(), jax.local_device_count(), jax.device_count(),
+                 jax.devices()[0].platform)
+    config, workdir = _CONFIG.value, _WORKDIR.value
+    task = config.task
+    if task == "pretrain":
+        from rhovid import train  # noqa: PLC0415
+
+        train.train_and_evaluate(config, workdir)
+    elif task == "demo":
+        from rhovid import demo  # noqa: PLC0415
+
+        demo.run(config, workdir)
+    elif task in ("linear", "finetune", "knn"):
+        import importlib  # noqa: PLC0415
+
+        importlib.import_module(f"rhovid.eval.{task}").run(config, workdir)
+    else:
+        raise ValueError(f"config.task={task!r}; use pretrain, demo, linear, finetune or knn.")
+
+
+if __name__ == "__main__":
+    app.run(main)

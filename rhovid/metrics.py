@@ -1,0 +1,100 @@
+"""Metric writing (TensorBoard event files + console, through clu) and progress with an ETA.
+
+Only process 0 writes; other processes get a logging-only writer so that every host can call the
+same code. Besides TensorBoard, scalars are appended to `metrics.jsonl` in the workdir: one JSON
+object per logged step, easy to read back in a notebook or a test.
+"""
+
+from __future__ import annotations
+
+import json
+import logging as std_logging
+import os
+import time
+from typing import Mapping
+
+import jax
+import numpy as np
+from absl import logging
+from clu import metric_writers
+
+
+class Writer:
+    """Writes scalars to TensorBoard, the console and `metrics.jsonl` (process 0 only)."""
+
+    def __init__(self, workdir: str):
+        self.is_chief = jax.process_index() == 0
+        self._tb = metric_writers.create_default_writer(
+            workdir, just_logging=not self.is_chief, asynchronous=False)
+        self._jsonl = None
+        if self.is_chief:
+            os.makedirs(workdir, exist_ok=True)
+            self._jsonl = open(os.path.join(workdir, "metrics.jsonl"), "a")
+
+    def write_scalars(self, step: int, scalars: Mapping[str, float]) -> None:
+        scalars = {k: float(np.asarray(v)) for k, v in scalars.items()}
+        self._tb.write_scalars(step, scalars)
+        if self._jsonl:
+            self._jsonl.write(json.dumps({"step": step, **scalars}) + "\n")
+            self._jsonl.flush()
+
+    def flush(self) -> None:
+        self._tb.flush()
+        if self._jsonl:
+            self._jsonl.flush()
+
+    def close(self) -> None:
+        self.flush()
+        self._tb.close()
+        if self._jsonl:
+            self._jsonl.close()
+
+
+def read_jsonl(workdir: str) -> list[dict]:
+    """The scalars a run wrote to `metrics.jsonl`, in order."""
+    with open(os.path.join(workdir, "metrics.jsonl")) as f:
+        return [json.loads(line) for line in f if line.strip()]
+
+
+class Progress:
+    """Steps/s, clips/s and ETA between calls, measured on the host's wall clock."""
+
+    def __init__(self, total_steps: int, clips_per_step: int, start_step: int = 0):
+        self.total_steps = total_steps
+        self.clips_per_step = clips_per_step
+        self._last_step, self._last_time = start_step, time.perf_counter()
+
+    def update(self, step: int) -> dict[str, float]:
+        """Rates since the previous call; logs one line with the ETA."""
+        now = time.perf_counter()
+        steps = step - self._last_step
+        dt = max(now - self._last_time, 1e-9)
+        self._last_step, self._last_time = step, now
+        if steps <= 0:
+            return {}
+        steps_per_sec = steps / dt
+        eta = (self.total_steps - step) / steps_per_sec
+        logging.info("step %d/%d (%.1f%%)  %.2f steps/s  %.1f clips/s  ETA %s", step,
+                     self.total_steps, 100.0 * step / self.total_steps, steps_per_sec,
+                     steps_per_sec * self.clips_per_step, _hms(eta))
+        return {"perf/steps_per_sec": steps_per_sec,
+                "perf/clips_per_sec": steps_per_sec * self.clips_per_step}
+
+
+def _hms(seconds: float) -> str:
+    seconds = int(seconds)
+    return f"{seconds // 3600:d}:{seconds // 60 % 60:02d}:{seconds % 60:02d}"
+
+
+class _QuietLibraries(std_logging.Filter):
+    """Drops INFO chatter from orbax and TFDS (dozens of lines per checkpoint)."""
+
+    def filter(self, record: std_logging.LogRecord) -> bool:
+        noisy = "/orbax/" in record.pathname or "/tensorflow_datasets/" in record.pathname
+        return record.levelno >= std_logging.WARNING or not noisy
+
+
+def quiet_libraries() -> None:
+    """Installs the filter on absl's handler (call once, from the entry point)."""
+    for handler in std_logging.getLogger().handlers + [logging.get_absl_handler()]:
+        handler.addFilter(_QuietLibraries())

@@ -1,0 +1,86 @@
+"""Learning-rate and momentum-encoder schedules, and the SGD / LARS optimisers (SPEC.md §4).
+
+    lr(step)   linear warmup from `warmup_init_lr` to the peak, then half-period cosine to 0:
+               peak · ½(1 + cos(π·(step − warmup)/(total − warmup)))
+    peak       base_lr · global_batch / base_batch_size (the paper's LRs are totals at batch 512)
+    m(step)    1 − (1 − m_base)·(cos(π·step/total) + 1)/2: m_base at the start, 1 at the end
+    LARS       trust ratio 0.001·‖w‖/‖g + wd·w‖; biases and BN parameters (every 1-D parameter)
+               get neither weight decay nor the trust ratio (PySlowFast's `ignore_1d_param`)
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import ml_collections
+import optax
+
+
+def peak_learning_rate(optim_cfg: ml_collections.ConfigDict, global_batch_size: int) -> float:
+    """The paper's linear scaling: base_lr at `base_batch_size` videos."""
+    return optim_cfg.base_lr * global_batch_size / optim_cfg.base_batch_size
+
+
+def make_lr_schedule(
+    peak_lr: float, total_steps: int, warmup_steps: int, warmup_init_lr: float = 0.0
+) -> optax.Schedule:
+    """Linear warmup to `peak_lr`, then half-cosine decay to 0 at `total_steps`."""
+    warmup_steps = min(warmup_steps, total_steps)
+
+    def schedule(step):
+        step = jnp.asarray(step, jnp.float32)
+        warm = warmup_init_lr + (peak_lr - warmup_init_lr) * step / max(warmup_steps, 1)
+        progress = (step - warmup_steps) / max(total_steps - warmup_steps, 1)
+        cosine = 0.5 * peak_lr * (1.0 + jnp.cos(jnp.pi * jnp.clip(progress, 0.0, 1.0)))
+        return jnp.where(step < warmup_steps, warm, cosine)
+
+    return schedule
+
+
+def make_momentum_schedule(momentum_base: float, total_steps: int) -> optax.Schedule:
+    """EMA coefficient of the momentum encoder, cosine-annealed from `momentum_base` to 1."""
+
+    def schedule(step):
+        progress = jnp.clip(jnp.asarray(step, jnp.float32) / max(total_steps, 1), 0.0, 1.0)
+        return 1.0 - (1.0 - momentum_base) * (jnp.cos(jnp.pi * progress) + 1.0) / 2.0
+
+    return schedule
+
+
+def decay_mask(params: Any) -> Any:
+    """True for parameters that get weight decay and LARS: every parameter with ndim > 1."""
+    return jax.tree.map(lambda p: p.ndim > 1, params)
+
+
+def make_optimizer(
+    optim_cfg: ml_collections.ConfigDict, lr_schedule: optax.Schedule
+) -> optax.GradientTransformation:
+    """SGD with momentum (optionally Nesterov) or LARS, with masked weight decay and clipping."""
+    o = optim_cfg
+    if o.optimizer == "sgd":
+        tx = optax.chain(
+            optax.add_decayed_weights(o.weight_decay, mask=decay_mask),
+            optax.sgd(lr_schedule, momentum=o.momentum, nesterov=o.nesterov),
+        )
+    elif o.optimizer == "lars":
+        tx = optax.lars(
+            lr_schedule,
+            weight_decay=o.weight_decay,
+            weight_decay_mask=decay_mask,
+            trust_coefficient=o.trust_coefficient,
+            trust_ratio_mask=decay_mask,
+            momentum=o.momentum,
+            nesterov=o.nesterov,
+        )
+    else:
+        raise ValueError(f"optim.optimizer={o.optimizer!r}; use 'sgd' or 'lars'.")
+    if o.grad_clip_norm > 0:
+        tx = optax.chain(optax.clip_by_global_norm(o.grad_clip_norm), tx)
+    return tx
+
+
+def ema_update(target: Any, online: Any, momentum: jax.Array) -> Any:
+    """target ← m·target + (1 − m)·online, leaf by leaf (trees of the same structure)."""
+    return jax.tree.map(lambda t, o: momentum * t + (1.0 - momentum) * o, target, online)

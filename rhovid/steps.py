@@ -1,0 +1,119 @@
+"""The jit-compiled pretraining step: one program over all devices, state donated.
+
+    batch['clips']  uint8 [B, V, T, H, W, 3], sharded on B       (V = ρ, or 2 when ρ = 1)
+      -> float, colour-augmented on device if configured, normalised (mean 0.45, std 0.225)
+      -> online network on the B·V clips (B-major, so each device's clips stay contiguous)
+      -> momentum network on the same clips (MoCo, BYOL), optionally shuffled across devices
+      -> objective -> gradients w.r.t. online params only (never w.r.t. the video)
+      -> optimiser; SwAV prototypes frozen / re-normalised; EMA of the momentum network
+Metrics are replicated scalars: loss, lr, momentum, grad_norm and the objective's extras.
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import jax
+import jax.numpy as jnp
+import ml_collections
+import optax
+from jax.sharding import Mesh
+
+from rhovid import optim, sharding
+from rhovid.methods.base import Objective, StepInfo
+from rhovid.models.heads import l2_normalize
+from rhovid.state import TrainState, target_subset
+
+PER_CLIP_KEYS = ("features", "embedding", "prediction", "scores")
+
+
+def normalize(clips: jax.Array, data_cfg: ml_collections.ConfigDict) -> jax.Array:
+    """uint8 (or [0, 1] float) clips -> float32 normalised with the dataset mean and std."""
+    x = clips.astype(jnp.float32)
+    if clips.dtype == jnp.uint8:
+        x = x / 255.0
+    return (x - data_cfg.mean) / data_cfg.std
+
+
+def preprocess(clips: jax.Array, rng: jax.Array, data_cfg: ml_collections.ConfigDict) -> jax.Array:
+    """[N, T, H, W, 3] uint8 -> float32 network input, with device-side colour augmentation."""
+    if not data_cfg.color_on_device:
+        return normalize(clips, data_cfg)
+    from rhovid.data import device_augment  # noqa: PLC0415 (only when configured)
+
+    x = device_augment.color_augment(rng, clips.astype(jnp.float32) / 255.0, data_cfg)
+    return normalize(x, data_cfg)
+
+
+def _views(out: dict, b: int, v: int) -> dict:
+    """Per-clip outputs [B·V, ...] -> [B, V, ...]; other entries pass through."""
+    return {k: (x.reshape((b, v) + x.shape[1:]) if k in PER_CLIP_KEYS else x) for k, x in out.items()}
+
+
+def make_train_step(
+    config: ml_collections.ConfigDict,
+    net,
+    objective: Objective,
+    tx: optax.GradientTransformation,
+    *,
+    lr_schedule: optax.Schedule,
+    momentum_schedule: optax.Schedule | None,
+    steps_per_epoch: int,
+    mesh: Mesh,
+) -> Callable[[TrainState, dict], tuple[TrainState, dict]]:
+    """Builds `train_step(state, batch) -> (state, metrics)`, jitted with explicit shardings."""
+    freeze_steps = int(config.objective.freeze_prototypes_epochs * steps_per_epoch)
+    shuffle_bn = config.method == "moco" and config.objective.shuffle_bn
+
+    def train_step(state: TrainState, batch: dict) -> tuple[TrainState, dict]:
+        rng, aug_rng, shuffle_rng = jax.random.split(state.rng, 3)
+        clips = batch["clips"]  # [B, V, T, H, W, 3]
+        b, v = clips.shape[:2]
+        x = preprocess(clips.reshape((b * v,) + clips.shape[2:]), aug_rng, config.data)
+        info = StepInfo(step=state.step, steps_per_epoch=steps_per_epoch)
+
+        target_out, target_batch_stats = None, state.target_batch_stats
+        if objective.uses_target:
+            xt, unshuffle = x, None
+            if shuffle_bn:  # shuffle-BN: the key encoder's BN groups see a random mix of clips
+                perm = jax.random.permutation(shuffle_rng, b * v)
+                xt, unshuffle = x[perm], jnp.argsort(perm)
+            tvars = {"params": state.target_params, "batch_stats": state.target_batch_stats}
+            tout, tnew = net.apply(tvars, xt, train=True, online=False, mutable=["batch_stats"])
+            if unshuffle is not None:
+                tout = {k: o[unshuffle] for k, o in tout.items()}
+            target_out = jax.lax.stop_gradient(_views(tout, b, v))
+            target_batch_stats = tnew["batch_stats"]
+
+        def loss_fn(params):
+            variables = {"params": params, "batch_stats": state.batch_stats}
+            out, new_vars = net.apply(variables, x, train=True, mutable=["batch_stats"])
+            loss, metrics, method_state = objective(_views(out, b, v), target_out, state.method_state, info)
+            return loss, (new_vars["batch_stats"], metrics, method_state)
+
+        (loss, (batch_stats, metrics, method_state)), grads = jax.value_and_grad(
+            loss_fn, has_aux=True)(state.params)
+        updates, opt_state = tx.update(grads, state.opt_state, state.params)
+        if "prototypes" in updates:  # SwAV: frozen for the first epoch(s)
+            frozen = state.step < freeze_steps
+            updates["prototypes"] = jax.tree.map(
+                lambda u: jnp.where(frozen, jnp.zeros_like(u), u), updates["prototypes"])
+        params = optax.apply_updates(state.params, updates)
+        if "prototypes" in params:  # SwAV: unit-norm prototypes after every update
+            params["prototypes"] = {"kernel": l2_normalize(params["prototypes"]["kernel"])}
+
+        target_params = state.target_params
+        metrics = dict(metrics, loss=loss, lr=lr_schedule(state.step), grad_norm=optax.global_norm(grads))
+        if objective.uses_target:
+            m = momentum_schedule(state.step)
+            target_params = optim.ema_update(state.target_params, target_subset(params), m)
+            metrics["momentum"] = m
+        new_state = state.replace(
+            step=state.step + 1, params=params, batch_stats=batch_stats, target_params=target_params,
+            target_batch_stats=target_batch_stats, opt_state=opt_state, method_state=method_state,
+            rng=rng,
+        )
+        return new_state, metrics
+
+    rep, data = sharding.replicated(mesh), sharding.batch_sharding(mesh)
+    return jax.jit(train_step, in_shardings=(rep, data), out_shardings=(rep, rep), donate_argnums=(0,))

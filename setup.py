@@ -1,0 +1,33 @@
+"""rhovid: self-supervised spatiotemporal representation learning (ρSimCLR, ρMoCo, ρBYOL, ρSwAV) in JAX."""
+
+import setuptools
+
+setuptools.setup(
+    name="rhovid",
+    version="0.1.0",
+    description="JAX/Flax reimplementation of 'A Large-Scale Study on Unsupervised "
+    "Spatiotemporal Representation Learning' (Feichtenhofer et al., CVPR 2021).",
+    packages=setuptools.find_packages(include=["rhovid", "rhovid.*"]),
+    python_requires=">=3.10",
+    install_requires=[
+        "jax>=0.10,<0.11",
+        "flax>=0.12,<0.13",
+        "optax>=0.2.8,<0.3",
+        "orbax-checkpoint>=0.12,<0.13",
+        "ml_collections>=1.0",
+        "clu>=0.0.12,<0.1",
+        "tensorflow-cpu>=2.21,<2.22",
+        "tensorflow-datasets>=4.9,<5",
+        "tensorboard>=2.15",
+        "av>=12",
+        "numpy>=1.26",
+        "scikit-learn>=1.4",
+        "matplotlib>=3.8",
+        "absl-py>=2.0",
+    ],
+    extras_require={
+        "test": ["pytest>=8", "nbformat>=5", "nbclient>=0.10", "ipykernel>=6", "ruff>=0.6"],
+        "torch": ["torch>=2.9"],
+        "beam": ["apache-beam>=2.50"],
+    },
+)
