@@ -24,10 +24,12 @@ setuptools.setup(
         "scikit-learn>=1.4",
         "matplotlib>=3.8",
         "absl-py>=2.0",
+        "tqdm>=4.60",
+        "Pillow>=10",
     ],
     extras_require={
-        "test": ["pytest>=8", "nbformat>=5", "nbclient>=0.10", "ipykernel>=6", "ruff>=0.6"],
+        "test": ["pytest>=8", "nbformat>=5", "nbclient>=0.10", "ipykernel>=6", "ruff>=0.6", "scikit-video"],
         "torch": ["torch>=2.9"],
-        "beam": ["apache-beam>=2.50"],
+        "beam": ["apache-beam>=2.50", "importlib_resources"],
     },
 )

