@@ -103,7 +103,7 @@ def make_train_step(
             params["prototypes"] = {"kernel": l2_normalize(params["prototypes"]["kernel"])}
 
         target_params = state.target_params
-        metrics = dict(metrics, loss=loss, lr=lr_schedule(state.step), grad_norm=optax.global_norm(grads))
+        metrics = dict(metrics, loss=loss, lr=lr_schedule(state.step), grad_norm=optax.tree.norm(grads))
         if objective.uses_target:
             m = momentum_schedule(state.step)
             target_params = optim.ema_update(state.target_params, target_subset(params), m)

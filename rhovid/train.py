@@ -118,24 +118,26 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
             window.update(start=now, input_wait=0.0)
             writer.write_scalars(step, {**metrics, **extra})
 
-    with _Preemption() as preemption:
-        for step in range(start_step, total_steps):
-            t0 = time.perf_counter()
-            batch = sharding.to_global(next(batches), mesh)
-            window["input_wait"] += time.perf_counter() - t0
-            state, metrics = train_step(state, batch)
+    try:
+        with _Preemption() as preemption:
+            for step in range(start_step, total_steps):
+                t0 = time.perf_counter()
+                batch = sharding.to_global(next(batches), mesh)
+                window["input_wait"] += time.perf_counter() - t0
+                state, metrics = train_step(state, batch)
+                if pending is not None:
+                    finish(*pending)
+                pending = (step + 1, metrics)
+                if (step + 1) % ckpt.every_steps == 0 or preemption.requested:
+                    finish(*pending)  # never checkpoint a non-finite state
+                    pending = None
+                    ckpt.maybe_save(step + 1, state, force=preemption.requested)
+                if preemption.requested:
+                    break
             if pending is not None:
                 finish(*pending)
-            pending = (step + 1, metrics)
-            if (step + 1) % ckpt.every_steps == 0 or preemption.requested:
-                finish(*pending)  # never checkpoint a non-finite state
-                pending = None
-                ckpt.maybe_save(step + 1, state, force=preemption.requested)
-            if preemption.requested:
-                break
-        if pending is not None:
-            finish(*pending)
-        ckpt.maybe_save(int(state.step), state, force=True)
-        ckpt.close()
-    writer.close()
+            ckpt.maybe_save(int(state.step), state, force=True)
+    finally:
+        ckpt.close()  # waits for async saves: a failure still leaves the last good step on disk
+        writer.close()
     return last
