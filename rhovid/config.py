@@ -155,13 +155,12 @@ def apply_presets(c: ml_collections.ConfigDict, arg: str | None) -> ml_collectio
             c.data.rho = int(value)
         elif key == "steps":
             c.num_steps = int(value)
-        elif key in PRESETS:
-            PRESETS[key](c)
+        elif key == "demo":
+            from rhovid.demo import demo_preset  # noqa: PLC0415
+
+            demo_preset(c)
         else:
-            raise ValueError(
-                f"Unknown config preset {item!r}; known: tiny, rho=N, steps=N, "
-                f"{', '.join(sorted(PRESETS))}."
-            )
+            raise ValueError(f"Unknown config preset {item!r}; known: tiny, demo, rho=N, steps=N.")
     c.lock()
     return c
 
@@ -186,10 +185,6 @@ def _tiny(c: ml_collections.ConfigDict) -> None:
     c.num_steps = 3
     c.log_every_steps = 1
     c.checkpoint_every_steps = 2
-
-
-# Further presets registered by other modules (e.g. the demo): name -> function(config).
-PRESETS: dict = {}
 
 
 def validate(c: ml_collections.ConfigDict, num_devices: int) -> None:

@@ -63,8 +63,7 @@ def create_train_state(
     """
 
     def init() -> TrainState:
-        rng = jax.random.PRNGKey(seed)
-        rng, init_rng, state_rng = jax.random.split(rng, 3)
+        rng, init_rng, state_rng = _split_seed(seed)
         variables = net.init(init_rng, jnp.zeros((2,) + tuple(clip_shape), jnp.float32), train=True)
         params, batch_stats = variables["params"], variables.get("batch_stats", {})
         uses_target = objective.uses_target
@@ -81,3 +80,18 @@ def create_train_state(
 
     return jax.jit(init, out_shardings=sharding.replicated(mesh))()
 
+
+
+def _split_seed(seed: int) -> tuple[jax.Array, jax.Array, jax.Array]:
+    """(state rng, network init rng, objective-state rng) of a run's seed."""
+    return tuple(jax.random.split(jax.random.PRNGKey(seed), 3))
+
+
+def init_variables(config, clip_shape: tuple[int, ...]) -> dict:
+    """The online network's variables at step 0 of a run of `config` (its random initialisation)."""
+    from rhovid.models.network import build_network  # noqa: PLC0415
+
+    net = build_network(config, bn_group_size=0)  # the grouping of BN does not change variables
+    _, init_rng, _ = _split_seed(config.seed)
+    dummy = jnp.zeros((2,) + tuple(clip_shape), jnp.float32)
+    return jax.jit(lambda x: net.init(init_rng, x, train=True))(dummy)

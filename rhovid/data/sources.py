@@ -13,7 +13,7 @@ from __future__ import annotations
 import jax
 import ml_collections
 
-DEMO_NAME = "rhovid_demo"
+DEMO_NAME = "rhovid_demo"  # data.name "rhovid_demo/<size config>" is built on first use
 
 
 def num_views(data_cfg: ml_collections.ConfigDict) -> int:
@@ -34,7 +34,7 @@ def make_pretrain_source(config: ml_collections.ConfigDict, start_step: int = 0)
                                crop_size=d.crop_size, **common)
     from rhovid.data import pipeline  # noqa: PLC0415 (imports TensorFlow)
 
-    if d.name == DEMO_NAME:
+    if d.name.split("/")[0] == DEMO_NAME:
         ensure_demo(config)
     return pipeline.make_pretrain_source(d, **common)
 
@@ -43,4 +43,5 @@ def ensure_demo(config: ml_collections.ConfigDict) -> None:
     """Builds the demo dataset into `data.data_dir` if it is not there yet (process 0 builds)."""
     from rhovid.data.builders import demo  # noqa: PLC0415
 
-    demo.ensure_demo_dataset(config.data.data_dir)
+    if jax.process_index() == 0:
+        demo.ensure_demo_dataset(config.data.data_dir)
