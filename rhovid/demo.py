@@ -46,6 +46,7 @@ def demo_preset(c: ml_collections.ConfigDict) -> None:
     c.data.crop_size = 32
     c.data.eval_short_side = 64 * 224 // 32  # evaluation frames = the full 64² (scaled by 224/crop)
     c.data.shuffle_buffer = 512
+    c.data.flip = False  # digits are not mirror-symmetric
     c.model.depth = 14
     c.model.width = 8
     c.model.mlp_dim = 256

@@ -16,6 +16,11 @@ _WORKDIR = flags.DEFINE_string("workdir", None, "Directory for checkpoints, logs
 _MULTIPROCESS = flags.DEFINE_bool(
     "multiprocess", None, "Call jax.distributed.initialize() (default: auto-detect from the "
     "environment: TPU pods, SLURM, or JAX_COORDINATOR_ADDRESS).")
+_COORDINATOR = flags.DEFINE_string(
+    "coordinator_address", None, "host:port of process 0 for a manual multi-process launch "
+    "(with --num_processes and --process_id); TPU pods and SLURM need none of the three.")
+_NUM_PROCESSES = flags.DEFINE_integer("num_processes", None, "Processes of a manual launch.")
+_PROCESS_ID = flags.DEFINE_integer("process_id", None, "This process's index in a manual launch.")
 flags.mark_flags_as_required(["config", "workdir"])
 
 
@@ -23,7 +28,7 @@ def _should_initialize_distributed() -> bool:
     if _MULTIPROCESS.value is not None:
         return _MULTIPROCESS.value
     env = os.environ
-    return ("JAX_COORDINATOR_ADDRESS" in env or int(env.get("SLURM_NTASKS", "1")) > 1
+    return (_COORDINATOR.value is not None or "JAX_COORDINATOR_ADDRESS" in env or int(env.get("SLURM_NTASKS", "1")) > 1
             or "TPU_WORKER_HOSTNAMES" in env and "," in env["TPU_WORKER_HOSTNAMES"])
 
 
@@ -37,7 +42,9 @@ def main(argv):
     quiet_libraries()
 
     if _should_initialize_distributed():
-        jax.distributed.initialize()
+        jax.config.update("jax_cpu_collectives_implementation", "gloo")  # CPU hosts; no-op elsewhere
+        jax.distributed.initialize(coordinator_address=_COORDINATOR.value,
+                                   num_processes=_NUM_PROCESSES.value, process_id=_PROCESS_ID.value)
     logging.info("JAX process %d/%d, %d local / %d global devices (%s).", jax.process_index(),
                  jax.process_count(), jax.local_device_count(), jax.device_count(),
                  jax.devices()[0].platform)

@@ -44,10 +44,11 @@ class SyntheticSource:
         steps_per_epoch = self.num_examples // self._global_batch
         epoch, index = divmod(step, steps_per_epoch)
         order = np.random.default_rng((self._seed, epoch)).permutation(self.num_examples)
-        ids = order[index * self._global_batch:][self._offset:self._offset + self._b_local]
-        rng = np.random.default_rng((self._seed, 1, step, self._offset))
+        local = slice(self._offset, self._offset + self._b_local)  # this process's share
+        ids = order[index * self._global_batch:][local]
         n_frames = self._videos.shape[1]
-        starts = rng.integers(0, n_frames, (len(ids), self._v))
+        rng = np.random.default_rng((self._seed, 1, step))  # drawn for the global batch, then sliced
+        starts = rng.integers(0, n_frames, (self._global_batch, self._v))[local]
         frames = (starts[..., None] + self._stride * np.arange(self._t)) % n_frames  # [B, V, T]
         clips = self._videos[ids[:, None, None], frames]  # [B, V, T, H, W, 3]
         return {"clips": clips}
