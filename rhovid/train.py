@@ -52,6 +52,24 @@ class _Preemption:
             signal.signal(signal.SIGTERM, self._previous)
 
 
+def knn_monitor(config: ml_collections.ConfigDict, net, state, mesh) -> dict[str, float]:
+    """kNN top-1/top-5 of the current backbone (BN in inference mode) on the eval split.
+
+    The bank is the train split (`config.knn.max_train_videos` caps it), queries the eval split.
+    """
+    from rhovid.eval import knn  # noqa: PLC0415 (imports TensorFlow through the reader)
+
+    variables = {"params": state.params["backbone"], "batch_stats": state.batch_stats["backbone"]}
+    per_device = max(1, 32 // mesh.devices.size)
+    result = knn.knn_monitor(net.backbone.apply, variables, config.data, mesh=mesh,
+                             batch_size=per_device * mesh.devices.size, k=config.knn.k,
+                             temperature=config.knn.temperature,
+                             max_train_videos=config.knn.max_train_videos)
+    logging.info("kNN monitor: top-1 %.2f%%, top-5 %.2f%% (bank of %d videos).", 100 * result["knn/top1"],
+                 100 * result["knn/top5"], result["knn/bank_size"])
+    return result
+
+
 def resolve_bn_group_size(config: ml_collections.ConfigDict, num_devices: int) -> int:
     """model.bn_group_size in clips: -1 means the clips of one device (per-device BN)."""
     if config.model.bn_group_size != -1:
@@ -132,6 +150,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
                     finish(*pending)  # never checkpoint a non-finite state
                     pending = None
                     ckpt.maybe_save(step + 1, state, force=preemption.requested)
+                if config.knn.every_steps and (step + 1) % config.knn.every_steps == 0:
+                    writer.write_scalars(step + 1, knn_monitor(config, net, state, mesh))
                 if preemption.requested:
                     break
             if pending is not None:

@@ -43,5 +43,7 @@ def ensure_demo(config: ml_collections.ConfigDict) -> None:
     """Builds the demo dataset into `data.data_dir` if it is not there yet (process 0 builds)."""
     from rhovid.data.builders import demo  # noqa: PLC0415
 
+    if config.data.name != demo.dataset_name():
+        return  # a non-default size, built explicitly with demo.ensure_demo_dataset(data_dir, **sizes)
     if jax.process_index() == 0:
         demo.ensure_demo_dataset(config.data.data_dir)
