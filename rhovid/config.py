@@ -199,8 +199,9 @@ def validate(c: ml_collections.ConfigDict, num_devices: int) -> None:
     if c.data.rho < 1:
         fail(f"data.rho={c.data.rho} must be >= 1 (ρ=1: two augmented views of one clip).")
     if c.batch_size < 1 or c.batch_size % num_devices:
+        fix = max(1, c.batch_size // num_devices) * num_devices
         fail(f"batch_size={c.batch_size} is not divisible by the {num_devices} devices; use a "
-             f"multiple of {num_devices}, e.g. --config.batch_size={max(1, c.batch_size // num_devices) * num_devices}.")
+             f"multiple of {num_devices}, e.g. --config.batch_size={fix}.")
     if c.model.depth not in STAGE_DEPTHS:
         fail(f"model.depth={c.model.depth} is not one of {sorted(STAGE_DEPTHS)}.")
     if c.model.dtype not in ("float32", "bfloat16", "float16"):

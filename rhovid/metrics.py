@@ -11,7 +11,7 @@ import json
 import logging as std_logging
 import os
 import time
-from typing import Mapping
+from collections.abc import Mapping
 
 import jax
 import numpy as np

@@ -11,7 +11,7 @@ Metrics are replicated scalars: loss, lr, momentum, grad_norm and the objective'
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import jax
 import jax.numpy as jnp

@@ -24,7 +24,7 @@ def _hand_count_slow_r50() -> int:
     """
     total = 7 * 7 * 3 * 64 + 2 * 64  # stem
     c_in = 64
-    for stage, (blocks, width, kt) in enumerate([(3, 64, 1), (4, 128, 1), (6, 256, 3), (3, 512, 3)]):
+    for blocks, width, kt in [(3, 64, 1), (4, 128, 1), (6, 256, 3), (3, 512, 3)]:
         for i in range(blocks):
             out = 4 * width
             total += kt * c_in * width + 2 * width  # a: kt×1×1

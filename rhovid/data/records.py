@@ -15,7 +15,7 @@ Keys of one example:
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import tensorflow as tf
 import tensorflow_datasets as tfds

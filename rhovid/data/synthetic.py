@@ -8,7 +8,7 @@ in (seed, step, process): a run resumed at step k sees the batches the uninterru
 
 from __future__ import annotations
 
-from typing import Iterator
+from collections.abc import Iterator
 
 import numpy as np
 

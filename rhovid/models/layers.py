@@ -14,7 +14,8 @@ device and XLA needs no communication to compute its statistics.
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import flax.linen as nn
 import jax

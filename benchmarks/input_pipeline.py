@@ -1,0 +1,284 @@
+"""Input-pipeline throughput: rhovid's reader vs decoding mp4 spans with PyAV for every clip.
+
+    python benchmarks/input_pipeline.py            # a few minutes on a 2-core machine
+
+Both ways run in the same process, on the same generated videos (10 s, 320×256, 30 fps, H.264 with
+x264's default keyframe interval of 250), at 8×8, 224², ρ = 2 and 4, one thread each:
+
+* rhovid: the videos stored once as TFDS records of JPEG frames (tests/dataset_fixtures.py), read by
+  `rhovid.data.pipeline.make_pretrain_source` (aug+ recipe: inception crop, flip; colour jitter,
+  grayscale, blur on the host, or left to the device with `color_on_device`).
+* naive (PySlowFast's `pyav_decode`, one container opened per video): per clip, seek to the
+  keyframe before the clip, decode every frame to the clip's end, convert the span's frames to RGB
+  arrays, keep T of them evenly spaced; then exactly rhovid's per-clip work (crop window, resize,
+  flip, photometric ops), so the rows differ only in how frames are obtained. "naive decode" rows
+  time the PyAV part alone.
+
+tf.data runs single-threaded (private pool of 1, no intra-op parallelism). Throughput is per
+CPU-second (process CPU time over all threads, i.e. what one core delivers, and less sensitive to
+other load on the machine than wall time) and per wall-second, timed over several windows after a
+warm-up; the best window (least disturbed by other processes) gives the speed-up, the median is
+printed beside it. "decoded/used" counts frame decodes (JPEG or H.264) per frame delivered in a
+clip. The device-side cost of `color_on_device` is excluded from the "device"
+rows and measured separately, jitted on this machine's JAX backend (a CPU when there is no
+accelerator: an upper bound), in ms per clip.
+
+Results go to benchmarks/results/input_pipeline.json and are printed as a table.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import os
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import av
+import numpy as np
+import tensorflow as tf
+from absl import app, flags
+from scipy import ndimage
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests"))
+import dataset_fixtures  # noqa: E402  (the records writer used by the tests)
+
+from rhovid import config as config_lib  # noqa: E402
+from rhovid.data import augment, pipeline, sampling  # noqa: E402
+
+flags.DEFINE_integer("num_videos", 12, "Source videos to generate.")
+flags.DEFINE_float("seconds", 10.0, "Length of each video.")
+flags.DEFINE_integer("gop", 250, "H.264 keyframe interval (x264's default is 250).")
+flags.DEFINE_integer("batch", 8, "Videos per rhovid batch; clips per naive batch.")
+flags.DEFINE_integer("windows", 3, "Timing windows per configuration (the best is reported too).")
+flags.DEFINE_integer("window_batches", 4, "rhovid batches per timing window.")
+flags.DEFINE_integer("naive_window_batches", 2, "naive batches per timing window.")
+flags.DEFINE_string("out", "benchmarks/results/input_pipeline.json", "JSON output path.")
+FLAGS = flags.FLAGS
+
+WIDTH, HEIGHT, FPS, T, TAU, CROP = 320, 256, 30, 8, 8, 224
+
+
+def make_videos(directory: str, num: int, seconds: float, gop: int) -> list[str]:
+    """H.264 mp4s of a smooth random texture panning with a moving square (codec-realistic)."""
+    rng = np.random.default_rng(0)
+    paths = []
+    for v in range(num):
+        texture = ndimage.gaussian_filter(rng.uniform(0, 255, (HEIGHT + 200, WIDTH + 400, 3)), (3, 3, 0))
+        texture = np.clip((texture - texture.mean()) * 4 + 128, 0, 255).astype(np.uint8)
+        path = os.path.join(directory, f"video{v}.mp4")
+        with av.open(path, "w") as out:
+            stream = out.add_stream("libx264", rate=FPS, options={"g": str(gop), "preset": "medium"})
+            stream.width, stream.height, stream.pix_fmt = WIDTH, HEIGHT, "yuv420p"
+            for i in range(int(seconds * FPS)):
+                img = texture[i % 200 : i % 200 + HEIGHT, i : i + WIDTH].copy()
+                y, x = 40 + int(30 * np.sin(i / 10)), (3 * i) % (WIDTH - 40)
+                img[y : y + 40, x : x + 40] = (255, 40 * v % 256, 0)
+                for packet in stream.encode(av.VideoFrame.from_ndarray(img, format="rgb24")):
+                    out.mux(packet)
+            for packet in stream.encode():
+                out.mux(packet)
+        paths.append(path)
+    return paths
+
+
+def write_records(paths: list[str], data_dir: str) -> None:
+    """Decode each mp4 once (PyAV) and store its frames as JPEG (quality 90) in the records format."""
+    examples = []
+    for i, path in enumerate(paths):
+        with av.open(path) as c:
+            frames = np.stack([f.to_ndarray(format="rgb24") for f in c.decode(video=0)])
+        jpegs = dataset_fixtures.encode(frames, quality=90)
+        examples.append(dataset_fixtures.example(jpegs, fps=FPS, video_id=f"v{i}"))
+    dataset_fixtures.write_dataset(data_dir, "bench", {"train": examples}, num_shards=4)
+
+
+def data_config(data_dir: str, rho: int, on_device: bool):
+    c = config_lib.base_config("byol").data
+    c.name, c.data_dir, c.rho, c.color_on_device = "bench", data_dir, rho, on_device
+    c.num_frames, c.frame_stride, c.crop_size, c.shuffle_buffer = T, TAU, CROP, 16
+    return c
+
+
+def single_threaded(ds: tf.data.Dataset) -> tf.data.Dataset:
+    opts = tf.data.Options()
+    opts.threading.private_threadpool_size = 1
+    opts.threading.max_intra_op_parallelism = 1
+    return ds.with_options(opts)
+
+
+def timed_windows(batches: Iterator, clips_of: Callable[[Any], int], windows: int, size: int) -> dict:
+    """Times `windows` windows of `size` items; rates per CPU-second and per wall-second.
+
+    The machine may be shared: the best window is the least disturbed estimate of what a core
+    delivers, and is what the speed-ups use; the median is reported beside it.
+    """
+    rows = []
+    for _ in range(windows):
+        wall, cpu, clips = time.perf_counter(), time.process_time(), 0
+        for _ in range(size):
+            clips += clips_of(next(batches))
+        rows.append({"clips": clips, "cpu_s": time.process_time() - cpu, "wall_s": time.perf_counter() - wall})
+    per_cpu = [r["clips"] / r["cpu_s"] for r in rows]
+    per_wall = [r["clips"] / r["wall_s"] for r in rows]
+    return {
+        "clips_per_cpu_s": max(per_cpu), "clips_per_cpu_s_median": float(np.median(per_cpu)),
+        "clips_per_wall_s": max(per_wall), "windows": rows,
+    }
+
+
+def measure_rhovid(data_dir: str, rho: int, on_device: bool) -> dict:
+    cfg = data_config(data_dir, rho, on_device)
+    warm, size = 2, FLAGS.window_batches
+    steps = warm + FLAGS.windows * size
+    with pipeline.count_decodes() as count:
+        src = pipeline.make_pretrain_source(cfg, global_batch_size=FLAGS.batch, seed=0, num_steps=steps)
+    it = iter(single_threaded(src.dataset).as_numpy_iterator())
+    for _ in range(warm):  # tracing, graph optimisation and autotuning are not timed
+        next(it)
+    result = timed_windows(it, lambda b: b["clips"].shape[0] * b["clips"].shape[1], FLAGS.windows, size)
+    for _ in it:  # drain the finite stream: every counted decode then belongs to a delivered clip
+        pass
+    return {**result, "decoded_per_used": count.ratio()}
+
+
+def naive_clip(container, stream, start: int, stride: int) -> tuple[np.ndarray, int]:
+    """One clip the way PySlowFast's `pyav_decode` gets it.
+
+    Seek (with its 1024-pts margin) to the keyframe before the clip, decode up to the clip's last
+    frame, convert every frame of the span to an RGB array, stack them, then keep T frames evenly
+    spaced over the span (`temporal_sampling`). Returns (uint8 [T, H, W, 3], frames decoded).
+    """
+    tb, fps = float(stream.time_base), float(stream.average_rate)
+    span = T * stride
+    start_pts, end_pts = int(start / fps / tb), int((start + span - 1) / fps / tb)
+    container.seek(max(start_pts - 1024, 0), stream=stream, backward=True, any_frame=False)
+    frames, decoded = [], 0
+    for frame in container.decode(stream):
+        decoded += 1
+        if frame.pts < start_pts:
+            continue
+        if frame.pts > end_pts:
+            break
+        frames.append(frame.to_rgb().to_ndarray())
+    frames = np.stack(frames)  # [span, H, W, 3]
+    keep = np.clip(np.linspace(0, len(frames) - 1, T).astype(int), 0, len(frames) - 1)
+    return frames[keep], decoded
+
+
+def naive_clips(paths: list[str], rho: int, stats: dict):
+    """Yields (frames uint8 [T, H, W, 3], clip number) decoded PySlowFast-style; counts decodes."""
+    rng = np.random.default_rng(1)
+    stride = TAU * FPS // 30
+    num_frames = int(FLAGS.seconds * FPS)
+    for path in itertools.cycle(paths):
+        with av.open(path) as container:
+            stream = container.streams.video[0]
+            stream.thread_type, stream.thread_count = "NONE", 1
+            for _ in range(rho):
+                start = int(rng.integers(0, num_frames - T * stride + 1))
+                frames, d = naive_clip(container, stream, start, stride)
+                stats["decoded"] += d
+                stats["clips"] += 1
+                yield frames, stats["clips"]
+
+
+def naive_augment(cfg: augment.AugmentConfig):
+    """The same per-clip work rhovid does after decoding (crop window, resize, flip, photometric)."""
+    photometric = augment.photometric_on_host(cfg)
+
+    def fn(frames, number):
+        k_crop, _, k_aug = sampling.split_key(sampling.make_key(0, number), 3)
+        window = augment.inception_crop_window(k_crop, HEIGHT, WIDTH, cfg.area_range, cfg.aspect_range)
+        clip = augment.crop_and_resize(frames, window, CROP, unit=photometric)
+        if not photometric:
+            return augment.flip_only(k_aug, tf.cast(clip + 0.5, tf.uint8), cfg)
+        return augment.to_uint8(augment.augment_clip(k_aug, clip, cfg))
+
+    return tf.autograph.experimental.do_not_convert(fn)
+
+
+def measure_naive(paths: list[str], rho: int, on_device: bool | None) -> dict:
+    """PyAV span decoding, then rhovid's own per-clip work (None: the decoding alone)."""
+    stats = {"decoded": 0, "clips": 0}
+    size = FLAGS.naive_window_batches
+    if on_device is None:
+        clips = naive_clips(paths, rho, stats)
+        batches = (sum(1 for _ in itertools.islice(clips, FLAGS.batch)) for _ in itertools.count())
+        result = timed_windows(batches, lambda n: n, FLAGS.windows, size)
+    else:
+        cfg = augment.AugmentConfig.pretrain(data_config("", rho, on_device))
+        spec = (tf.TensorSpec([T, HEIGHT, WIDTH, 3], tf.uint8), tf.TensorSpec([], tf.int64))
+        ds = tf.data.Dataset.from_generator(lambda: naive_clips(paths, rho, stats), output_signature=spec)
+        it = single_threaded(ds.map(naive_augment(cfg)).batch(FLAGS.batch)).as_numpy_iterator()
+        next(it)  # warm-up: tracing and graph optimisation are not timed
+        result = timed_windows(it, lambda b: b.shape[0], FLAGS.windows, size)
+    return {**result, "decoded_per_used": stats["decoded"] / (stats["clips"] * T)}
+
+
+def measure_device_color(num_clips: int = 8) -> dict:
+    """ms per clip of `device_augment.color_augment` (jitted) on this machine's JAX backend."""
+    import jax  # imported here: only this measurement needs it
+
+    from rhovid.data import device_augment
+
+    cfg = config_lib.base_config("byol").data
+    fn = jax.jit(lambda r, x: device_augment.color_augment(r, x, cfg))
+    x = jax.numpy.asarray(np.random.default_rng(0).uniform(size=(num_clips, T, CROP, CROP, 3)).astype(np.float32))
+    fn(jax.random.key(0), x).block_until_ready()
+    start, reps = time.perf_counter(), 3
+    for i in range(reps):
+        fn(jax.random.key(i), x).block_until_ready()
+    return {"backend": jax.default_backend(), "ms_per_clip": 1e3 * (time.perf_counter() - start) / (reps * num_clips)}
+
+
+def main(argv):
+    del argv
+    tf.config.threading.set_inter_op_parallelism_threads(1)
+    tf.config.threading.set_intra_op_parallelism_threads(1)
+    work = tempfile.mkdtemp(prefix="rhovid_bench_")
+    t0 = time.perf_counter()
+    paths = make_videos(work, FLAGS.num_videos, FLAGS.seconds, FLAGS.gop)
+    write_records(paths, os.path.join(work, "tfds"))
+    print(f"prepared {len(paths)} videos in {time.perf_counter() - t0:.0f} s ({work})")
+    rows = []
+    for rho in (2, 4):
+        rows.append({"method": "naive decode", "rho": rho, "photometric": "-", **measure_naive(paths, rho, None)})
+        for on_device in (False, True):
+            where = "device" if on_device else "host"
+            naive = measure_naive(paths, rho, on_device)
+            rows.append({"method": "naive", "rho": rho, "photometric": where, **naive})
+            r = measure_rhovid(os.path.join(work, "tfds"), rho, on_device)
+            r["speedup_per_core"] = r["clips_per_cpu_s"] / naive["clips_per_cpu_s"]
+            rows.append({"method": "rhovid", "rho": rho, "photometric": where, **r})
+    result = {
+        "setup": {
+            "videos": FLAGS.num_videos, "seconds": FLAGS.seconds, "size": [WIDTH, HEIGHT], "fps": FPS,
+            "gop": FLAGS.gop, "T": T, "tau": TAU, "crop": CROP, "batch": FLAGS.batch,
+            "windows": FLAGS.windows, "speedup": "best window vs best window, clips per CPU-second",
+            "cpu_count": os.cpu_count(), "tf": tf.__version__, "av": av.__version__,
+        },
+        "rows": rows,
+        "device_photometric_cost": measure_device_color(),
+    }
+    os.makedirs(os.path.dirname(FLAGS.out), exist_ok=True)
+    with open(FLAGS.out, "w") as f:
+        json.dump(result, f, indent=2)
+    print(f"\n{'method':<13}{'ρ':>3}  {'photometric':<12}{'clips/CPU-s':>12}{'(median)':>9}"
+          f"{'clips/wall-s':>13}{'decoded/used':>13}{'× naive':>9}")
+    for r in rows:
+        speedup = f"{r['speedup_per_core']:>9.1f}" if "speedup_per_core" in r else f"{'':>9}"
+        print(f"{r['method']:<13}{r['rho']:>3}  {r['photometric']:<12}{r['clips_per_cpu_s']:>12.1f}"
+              f"{r['clips_per_cpu_s_median']:>9.1f}{r['clips_per_wall_s']:>13.1f}"
+              f"{r['decoded_per_used']:>13.2f}{speedup}")
+    d = result["device_photometric_cost"]
+    print(f"\ndevice-side photometric cost (excluded above), jitted on {d['backend']}: "
+          f"{d['ms_per_clip']:.1f} ms/clip")
+    print(f"wrote {FLAGS.out}")
+
+
+if __name__ == "__main__":
+    app.run(main)
