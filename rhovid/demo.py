@@ -56,12 +56,15 @@ def demo_preset(c: ml_collections.ConfigDict) -> None:
     c.model.embed_dim = 64
     c.model.predictor_dim = 256
     c.model.num_prototypes = 64
-    c.objective.queue_size = 4096
+    # The queue must stay a small share of an epoch's keys (paper: 65,536 of 480k): a queue
+    # larger than the 1800 videos × 2 views of an epoch fills with stale keys of the very videos
+    # it must match, and MoCo stalls (measured: 4096 keys, loss rose to log K, probes at chance).
+    c.objective.queue_size = 512
     c.objective.freeze_prototypes_epochs = 0.0
     c.batch_size = 64
     c.num_epochs = 12.0
     c.optim.warmup_epochs = 1.0
-    c.optim.base_lr = {"moco": 0.4, "simclr": 2.4, "byol": 2.4, "swav": 2.4}[c.method]
+    c.optim.base_lr = {"moco": 3.2, "simclr": 2.4, "byol": 2.4, "swav": 2.4}[c.method]
     c.log_every_steps = 20
     c.checkpoint_every_steps = 200
     c.eval.num_clips = 2

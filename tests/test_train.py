@@ -89,8 +89,10 @@ def test_non_finite_loss_stops_with_the_step_and_keeps_the_last_good_checkpoint(
 
 def _cli(workdir, steps, extra=()):
     cmd = [sys.executable, "-m", "rhovid.main", f"--config={REPO}/configs/mocov.py:tiny",
-           f"--workdir={workdir}", f"--config.num_steps={steps}", "--config.checkpoint_every_steps=1000",
-           "--config.data.crop_size=16", "--config.data.num_frames=2", *extra]
+           f"--workdir={workdir}", f"--config.num_steps={steps}", "--config.data.crop_size=16",
+           "--config.data.num_frames=2", *extra]
+    if not any("checkpoint_every_steps" in e for e in extra):
+        cmd.append("--config.checkpoint_every_steps=1000")
     env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=2", JAX_PLATFORMS="cpu")
     return subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
 
@@ -120,6 +122,31 @@ def test_sigterm_saves_and_resume_reproduces_the_uninterrupted_run(tmp_path):
     assert sorted(got) == list(range(1, steps + 1))
     np.testing.assert_allclose([got[s] for s in range(1, steps + 1)], [want[s] for s in range(1, steps + 1)],
                                rtol=1e-6)
+    a, b = checkpoint.load_pretrained(str(full)), checkpoint.load_pretrained(str(broken))
+    assert a.step == b.step == steps
+    for x, y in zip(jax.tree.leaves(a.params), jax.tree.leaves(b.params)):
+        np.testing.assert_array_equal(x, y)
+
+
+def test_sigkill_during_saves_leaves_a_restorable_workdir(tmp_path):
+    """`kill -9` while checkpoints are written every step: the last complete one restores and the
+    resumed run ends exactly where an unbroken run ends."""
+    steps = 30
+    full, broken = tmp_path / "full", tmp_path / "broken"
+    every_step = ["--config.checkpoint_every_steps=1", "--config.keep_checkpoints=2"]
+    reference = _cli(full, steps, every_step)
+    victim = _cli(broken, steps, every_step)
+    deadline = time.time() + 500
+    while time.time() < deadline:
+        if (broken / "metrics.jsonl").exists() and len(read_jsonl(str(broken))) >= 4:
+            break
+        assert victim.poll() is None, victim.stderr.read()[-3000:]
+        time.sleep(0.02)
+    victim.kill()
+    victim.wait()
+    resumed = _cli(broken, steps, every_step)
+    assert resumed.wait(timeout=500) == 0, resumed.stderr.read()[-3000:]
+    assert reference.wait(timeout=500) == 0, reference.stderr.read()[-3000:]
     a, b = checkpoint.load_pretrained(str(full)), checkpoint.load_pretrained(str(broken))
     assert a.step == b.step == steps
     for x, y in zip(jax.tree.leaves(a.params), jax.tree.leaves(b.params)):
