@@ -2,8 +2,9 @@
 
     python benchmarks/input_pipeline.py            # a few minutes on a 2-core machine
 
-Both ways run in the same process, on the same generated videos (10 s, 320×256, 30 fps, H.264 with
-x264's default keyframe interval of 250), at 8×8, 224², ρ = 2 and 4, one thread each:
+Both ways run on the same generated videos (10 s, 320×256, 30 fps, H.264 with x264's default
+keyframe interval of 250), at 8×8, 224², ρ = 2 and 4, one thread each, every measurement in a
+fresh process of its own (a run can slow down the next one in the same process):
 
 * rhovid: the videos stored once as TFDS records of JPEG frames (tests/dataset_fixtures.py), read by
   `rhovid.data.pipeline.make_pretrain_source` (aug+ recipe: inception crop, flip; colour jitter,
@@ -31,6 +32,7 @@ from __future__ import annotations
 import itertools
 import json
 import os
+import subprocess
 import sys
 import tempfile
 import time
@@ -57,6 +59,12 @@ flags.DEFINE_integer("windows", 3, "Timing windows per configuration (the best i
 flags.DEFINE_integer("window_batches", 4, "rhovid batches per timing window.")
 flags.DEFINE_integer("naive_window_batches", 2, "naive batches per timing window.")
 flags.DEFINE_string("out", "benchmarks/results/input_pipeline.json", "JSON output path.")
+# Internal: each measurement runs in a fresh process (one run can slow the next one down in the
+# same process), started by main() with these flags; it prints its result as JSON.
+flags.DEFINE_enum("measure", None, ["rhovid", "naive", "naive_decode", "device_cost"], "(internal)")
+flags.DEFINE_string("work", None, "(internal) directory with the videos and the records.")
+flags.DEFINE_integer("rho", 2, "(internal) clips per video.")
+flags.DEFINE_bool("on_device", False, "(internal) photometric augmentation left to the device.")
 FLAGS = flags.FLAGS
 
 WIDTH, HEIGHT, FPS, T, TAU, CROP = 320, 256, 30, 8, 8, 224
@@ -235,10 +243,37 @@ def measure_device_color(num_clips: int = 8) -> dict:
     return {"backend": jax.default_backend(), "ms_per_clip": 1e3 * (time.perf_counter() - start) / (reps * num_clips)}
 
 
-def main(argv):
-    del argv
+def measure_in_child() -> dict:
+    """The measurement named by --measure, in this (fresh) process."""
     tf.config.threading.set_inter_op_parallelism_threads(1)
     tf.config.threading.set_intra_op_parallelism_threads(1)
+    paths = sorted(os.path.join(FLAGS.work, f) for f in os.listdir(FLAGS.work) if f.endswith(".mp4"))
+    if FLAGS.measure == "rhovid":
+        return measure_rhovid(os.path.join(FLAGS.work, "tfds"), FLAGS.rho, FLAGS.on_device)
+    if FLAGS.measure == "naive":
+        return measure_naive(paths, FLAGS.rho, FLAGS.on_device)
+    if FLAGS.measure == "naive_decode":
+        return measure_naive(paths, FLAGS.rho, None)
+    return measure_device_color()
+
+
+def run_child(work: str, measure: str, rho: int = 2, on_device: bool = False) -> dict:
+    """Runs one measurement in a fresh Python process and returns its JSON result."""
+    args = [sys.executable, os.path.abspath(__file__), f"--measure={measure}", f"--work={work}",
+            f"--rho={rho}", f"--on_device={on_device}"]
+    args += [f"--{k}={getattr(FLAGS, k)}" for k in
+             ("seconds", "batch", "windows", "window_batches", "naive_window_batches")]
+    done = subprocess.run(args, capture_output=True, text=True, check=False)
+    if done.returncode:
+        raise RuntimeError(f"{' '.join(args)} failed:\n{done.stderr[-3000:]}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def main(argv):
+    del argv
+    if FLAGS.measure:
+        print(json.dumps(measure_in_child()))
+        return
     work = tempfile.mkdtemp(prefix="rhovid_bench_")
     t0 = time.perf_counter()
     paths = make_videos(work, FLAGS.num_videos, FLAGS.seconds, FLAGS.gop)
@@ -246,12 +281,12 @@ def main(argv):
     print(f"prepared {len(paths)} videos in {time.perf_counter() - t0:.0f} s ({work})")
     rows = []
     for rho in (2, 4):
-        rows.append({"method": "naive decode", "rho": rho, "photometric": "-", **measure_naive(paths, rho, None)})
+        rows.append({"method": "naive decode", "rho": rho, "photometric": "-", **run_child(work, "naive_decode", rho)})
         for on_device in (False, True):
             where = "device" if on_device else "host"
-            naive = measure_naive(paths, rho, on_device)
+            naive = run_child(work, "naive", rho, on_device)
             rows.append({"method": "naive", "rho": rho, "photometric": where, **naive})
-            r = measure_rhovid(os.path.join(work, "tfds"), rho, on_device)
+            r = run_child(work, "rhovid", rho, on_device)
             r["speedup_per_core"] = r["clips_per_cpu_s"] / naive["clips_per_cpu_s"]
             rows.append({"method": "rhovid", "rho": rho, "photometric": where, **r})
     result = {
@@ -262,7 +297,7 @@ def main(argv):
             "cpu_count": os.cpu_count(), "tf": tf.__version__, "av": av.__version__,
         },
         "rows": rows,
-        "device_photometric_cost": measure_device_color(),
+        "device_photometric_cost": run_child(work, "device_cost"),
     }
     os.makedirs(os.path.dirname(FLAGS.out), exist_ok=True)
     with open(FLAGS.out, "w") as f:

@@ -5,6 +5,12 @@ kernel is 1 and `fold_temporal` is set, it runs as a 2-D convolution over the fo
 the same maths, and on XLA:CPU several times faster (its 3-D convolutions, and especially their
 strided backward passes, are slow). Both forms share parameters, so a checkpoint does not care.
 
+Pointwise (1×1×1) convolutions, spatially strided or not, can run as a matrix product over the
+channels (`pointwise_as_matmul`): the same sums, but XLA:CPU computes the weight gradient of a 1×1
+convolution through a generic convolution emitter that is 5–15× slower than its matrix-product
+path (measured in benchmarks/README.md). On GPU and TPU both forms reach the same GEMM/MXU
+kernels, so by default (None) the matrix form is used only when JAX's default backend is the CPU.
+
 `BatchNorm` normalises over (batch, T, H, W) of groups of `group_size` clips. Under `jax.jit` over
 a batch-sharded global array, a plain BatchNorm sees the global batch (SyncBN); the paper's ρMoCo
 uses per-device BN over 8 clips, which is group_size = per-device batch. Groups are contiguous
@@ -25,6 +31,11 @@ import jax.numpy as jnp
 msra_init = nn.initializers.variance_scaling(2.0, "fan_out", "normal")
 
 
+def pointwise_as_matmul_default() -> bool:
+    """Whether `Conv3D` runs 1×1×1 kernels as matrix products when not told: on the CPU only."""
+    return jax.default_backend() == "cpu"
+
+
 class Conv3D(nn.Module):
     """3-D convolution over [N, T, H, W, C] with 'SAME'-style symmetric padding (k // 2), no bias.
 
@@ -33,6 +44,8 @@ class Conv3D(nn.Module):
       kernel: (kt, kh, kw).
       strides: (st, sh, sw).
       fold_temporal: run kernels with kt == st == 1 as 2-D convolutions over N·T.
+      pointwise_as_matmul: run 1×1×1 kernels as a strided slice and a matrix product over the
+        channels; None = only on the CPU backend (see `pointwise_as_matmul_default`).
       dtype: compute dtype (the kernel is stored in float32).
     """
 
@@ -40,6 +53,7 @@ class Conv3D(nn.Module):
     kernel: Sequence[int] = (1, 1, 1)
     strides: Sequence[int] = (1, 1, 1)
     fold_temporal: bool = True
+    pointwise_as_matmul: bool | None = None
     dtype: Any = jnp.float32
 
     @nn.compact
@@ -49,6 +63,13 @@ class Conv3D(nn.Module):
         w = w.astype(self.dtype)
         x = x.astype(self.dtype)
         pads = [(k // 2, k // 2) for k in self.kernel]
+        as_matmul = self.pointwise_as_matmul
+        if as_matmul is None:
+            as_matmul = pointwise_as_matmul_default()
+        if as_matmul and (kt, kh, kw) == (1, 1, 1):
+            st, sh, sw = self.strides
+            x = x[:, ::st, ::sh, ::sw]  # the pixels a 1×1 kernel with no padding visits
+            return jnp.einsum("nthwc,cd->nthwd", x, w[0, 0, 0])
         if self.fold_temporal and kt == 1 and self.strides[0] == 1:
             n, t = x.shape[:2]
             y = jax.lax.conv_general_dilated(

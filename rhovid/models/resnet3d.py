@@ -37,6 +37,7 @@ class Bottleneck(nn.Module):
     temporal_kernel: int
     stride: int
     fold_temporal: bool = True
+    pointwise_as_matmul: bool | None = None
     bn_group_size: int = 0
     bn_momentum: float = 0.9
     dtype: Any = jnp.float32
@@ -44,7 +45,8 @@ class Bottleneck(nn.Module):
     @nn.compact
     def __call__(self, x: jax.Array, train: bool) -> jax.Array:
         conv = lambda f, k, s, name: Conv3D(  # noqa: E731
-            f, k, s, fold_temporal=self.fold_temporal, dtype=self.dtype, name=name)
+            f, k, s, fold_temporal=self.fold_temporal, pointwise_as_matmul=self.pointwise_as_matmul,
+            dtype=self.dtype, name=name)
         bn = lambda name: BatchNorm(  # noqa: E731
             group_size=self.bn_group_size, momentum=self.bn_momentum, dtype=self.dtype, name=name)
         out_features = 4 * self.width
@@ -69,6 +71,7 @@ class BasicBlock(nn.Module):
     temporal_kernel: int
     stride: int
     fold_temporal: bool = True
+    pointwise_as_matmul: bool | None = None
     bn_group_size: int = 0
     bn_momentum: float = 0.9
     dtype: Any = jnp.float32
@@ -76,7 +79,8 @@ class BasicBlock(nn.Module):
     @nn.compact
     def __call__(self, x: jax.Array, train: bool) -> jax.Array:
         conv = lambda f, k, s, name: Conv3D(  # noqa: E731
-            f, k, s, fold_temporal=self.fold_temporal, dtype=self.dtype, name=name)
+            f, k, s, fold_temporal=self.fold_temporal, pointwise_as_matmul=self.pointwise_as_matmul,
+            dtype=self.dtype, name=name)
         bn = lambda name: BatchNorm(  # noqa: E731
             group_size=self.bn_group_size, momentum=self.bn_momentum, dtype=self.dtype, name=name)
         s = (1, self.stride, self.stride)
@@ -100,6 +104,8 @@ class ResNet3D(nn.Module):
       dtype: compute dtype (float32 or bfloat16); parameters and BN statistics stay float32.
       remat: rematerialise each residual block in the backward pass (saves activation memory).
       fold_temporal: run temporal-kernel-1 convolutions as 2-D convolutions over N·T.
+      pointwise_as_matmul: run 1×1×1 convolutions as matrix products (None: on the CPU backend
+        only; see rhovid.models.layers).
       bn_group_size: clips per BatchNorm group (0 = whole global batch, i.e. SyncBN).
       bn_momentum: BN running-average decay.
     """
@@ -109,6 +115,7 @@ class ResNet3D(nn.Module):
     dtype: Any = jnp.float32
     remat: bool = False
     fold_temporal: bool = True
+    pointwise_as_matmul: bool | None = None
     bn_group_size: int = 0
     bn_momentum: float = 0.9
 
@@ -120,7 +127,8 @@ class ResNet3D(nn.Module):
     def __call__(self, x: jax.Array, train: bool = False) -> jax.Array:
         if self.depth not in STAGE_DEPTHS:
             raise ValueError(f"model.depth={self.depth} is not one of {sorted(STAGE_DEPTHS)}.")
-        kw = dict(fold_temporal=self.fold_temporal, bn_group_size=self.bn_group_size,
+        kw = dict(fold_temporal=self.fold_temporal, pointwise_as_matmul=self.pointwise_as_matmul,
+                  bn_group_size=self.bn_group_size,
                   bn_momentum=self.bn_momentum, dtype=self.dtype)
         x = Conv3D(self.width, (1, 7, 7), (1, 2, 2), fold_temporal=self.fold_temporal,
                    dtype=self.dtype, name="stem_conv")(x)
@@ -151,6 +159,7 @@ def build_backbone(model_cfg: ml_collections.ConfigDict, **overrides) -> ResNet3
         dtype=jnp.dtype(model_cfg.dtype),
         remat=model_cfg.remat,
         fold_temporal=model_cfg.fold_temporal,
+        pointwise_as_matmul=model_cfg.get("pointwise_as_matmul", None),
         bn_group_size=model_cfg.bn_group_size,
         bn_momentum=model_cfg.bn_momentum,
     )
