@@ -22,6 +22,7 @@ setuptools.setup(
         "av>=12",
         "numpy>=1.26",
         "scikit-learn>=1.4",
+        "scipy>=1.11",
         "matplotlib>=3.8",
         "absl-py>=2.0",
         "tqdm>=4.60",

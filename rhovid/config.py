@@ -77,7 +77,7 @@ def base_config(method: str) -> ml_collections.ConfigDict:
     c.data.blur_sigma = (0.1, 2.0)
     c.data.time_diff_prob = 0.0
     c.data.fps_jitter = 0.0
-    c.data.color_on_device = False  # colour jitter/grayscale inside the jitted step
+    c.data.color_on_device = False  # colour jitter, grayscale and blur inside the jitted step
     c.data.mean = 0.45
     c.data.std = 0.225
     c.data.shuffle_buffer = 1024
