@@ -136,6 +136,7 @@ def build_train_step(
     *,
     bn_group_size: int | None = None,
     seed: int = 0,
+    backbone_overrides: dict[str, Any] | None = None,
 ) -> BuiltStep:
     """The trainer's step for `config` on a 1-D mesh of `devices`, with a random uint8 batch.
 
@@ -144,6 +145,7 @@ def build_train_step(
       devices: mesh devices (default: all).
       bn_group_size: BN group in clips; None = the config's (with -1 meaning per device).
       seed: for the parameters and the random clips.
+      backbone_overrides: ResNet3D attributes to change (e.g. a convolution formulation).
     """
     mesh = sharding.make_mesh(devices)
     c = config
@@ -153,6 +155,8 @@ def build_train_step(
         if bn_group_size == -1:
             bn_group_size = c.batch_size * v // mesh.devices.size
     net = build_network(c, bn_group_size)
+    if backbone_overrides:
+        net = net.clone(backbone=net.backbone.clone(**backbone_overrides))
     objective = build_objective(c)
     total = 1000
     lr = optim.make_lr_schedule(optim.peak_learning_rate(c.optim, c.batch_size), total, 10)

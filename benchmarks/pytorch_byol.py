@@ -4,12 +4,13 @@ Run by compare_pytorch.py as a worker subprocess under a Python that has torch a
 (`--torch_python`); it never imports JAX. It reads one JSON request per line on stdin and answers
 one JSON line on stdout:
 
-    {"case": {...}, "n": 3}  ->  {"times": [s, s, s]}    (the case is built and warmed up once)
+    {"case": {...}, "n": 3}  ->  {"times": [s, s, s], "cpu": [s, s, s]}   (wall and process-CPU
+                                                             seconds; built and warmed up once)
 
 A case is a dict with "kind": "step" (the whole BYOL train step), "forward" (backbone forward in
 train mode, no gradient), "fwd_bwd" (backbone forward + backward of the summed features w.r.t. the
 parameters) or "conv" (one convolution, forward + backward w.r.t. its weight and, if
-"input_grad", its input). Shapes are given channels-last as in rhovid and transposed here.
+"input_grad", its input, for a fixed random cotangent). Shapes are given channels-last as in rhovid and transposed here.
 
 The BYOL step is written to do what rhovid's step does, in the way a PyTorch user would write it:
 uint8 clips -> float, normalised; the online network (pytorchvideo's Slow R-50 without its
@@ -171,11 +172,13 @@ class ConvPart:
         self.w = (torch.randn(case["features"], c, kt, kh, kw) * 0.01).requires_grad_()
         self.stride = tuple(case["strides"])
         self.padding = (kt // 2, kh // 2, kw // 2)
+        with torch.no_grad():
+            self.dy = torch.randn_like(F.conv3d(self.x, self.w, stride=self.stride, padding=self.padding))
 
     def __call__(self) -> None:
         self.w.grad = self.x.grad = None
         y = F.conv3d(self.x, self.w, stride=self.stride, padding=self.padding)
-        y.backward(torch.ones_like(y))
+        y.backward(self.dy)
 
 
 BUILDERS = {"step": BYOLStep, "forward": BackbonePart, "fwd_bwd": BackbonePart, "conv": ConvPart}
@@ -195,12 +198,13 @@ def serve() -> None:
         if key not in built:
             built[key] = BUILDERS[req["case"]["kind"]](req["case"])
             built[key]()  # warm-up (allocations, oneDNN primitive caches)
-        fn, times = built[key], []
+        fn, times, cpu = built[key], [], []
         for _ in range(req["n"]):
-            t = time.perf_counter()
+            t, c = time.perf_counter(), time.process_time()
             fn()
             times.append(time.perf_counter() - t)
-        print(json.dumps({"times": times}), flush=True)
+            cpu.append(time.process_time() - c)
+        print(json.dumps({"times": times, "cpu": cpu}), flush=True)
 
 
 if __name__ == "__main__":
