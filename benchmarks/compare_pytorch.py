@@ -29,14 +29,14 @@ import os
 import subprocess
 import sys
 import time
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
+import common
 import jax
-import jax.numpy as jnp
 import numpy as np
 from absl import app, flags
 
-import common
 from rhovid.models.layers import Conv3D
 from rhovid.models.resnet3d import ResNet3D
 

@@ -15,7 +15,10 @@ ARGS = ["--config.num_steps=3", "--config.data.crop_size=16", "--config.data.num
 
 
 def _launch(workdir, devices, extra=()):
-    env = dict(os.environ, XLA_FLAGS=f"--xla_force_host_platform_device_count={devices}", JAX_PLATFORMS="cpu")
+    # No shared on-disk compilation cache: concurrent processes writing it is one suspect of a
+    # SIGABRT seen once in a full-suite run.
+    env = dict(os.environ, XLA_FLAGS=f"--xla_force_host_platform_device_count={devices}", JAX_PLATFORMS="cpu",
+               JAX_ENABLE_COMPILATION_CACHE="false")
     cmd = [sys.executable, "-m", "rhovid.main", f"--config={REPO}/configs/byol.py:tiny", f"--workdir={workdir}",
            *ARGS, *extra]
     return subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
