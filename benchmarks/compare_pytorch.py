@@ -1,25 +1,29 @@
 """rhovid vs PyTorch (pytorchvideo's Slow R-50) on the same ρBYOL step, side by side, fp32 on the CPU.
 
-    python benchmarks/compare_pytorch.py                       # tiny + Slow R-50 8×112², parts: ~10 min
-    python benchmarks/compare_pytorch.py --sizes=tiny --noparts  # a minute
+    python benchmarks/compare_pytorch.py                         # tiny + Slow R-50 8×112² + parts: ~15 min
+    python benchmarks/compare_pytorch.py --noparts               # the two steps: ~6 min
+    python benchmarks/compare_pytorch.py --sizes=tiny --noparts --variants=default   # ~2 min
 
-The PyTorch side (benchmarks/pytorch_byol.py) runs in a worker subprocess started from
-`--torch_python` (a Python with torch and pytorchvideo); this process is the rhovid side. Both are
-asked in turn, case by case and round by round (the order flipped every round), so that both see
-the same machine load, and each reports wall-clock and process-CPU seconds per call. Ratios are
-rhovid / PyTorch of the medians; the CPU-time ratio is the steadier one on a shared machine.
+Every side runs in its own worker process, and this process asks them in turn, case by case and
+round by round (the order reversed every other round), so that all see the same machine load:
 
-Cases, at each `--sizes` entry (B videos × ρ = 2 clips, T×S² crops):
-  step       the whole ρBYOL train step (rhovid: rhovid.steps.make_train_step, LARS, EMA target)
+  torch            benchmarks/pytorch_byol.py under `--torch_python` (torch + pytorchvideo)
+  rhovid:VARIANT   this file with --rhovid_worker=VARIANT, one per `--variants` entry (VARIANTS:
+                   the convolution formulations of rhovid.models.layers and XLA flags)
+
+Each worker reports wall-clock and process-CPU seconds per call. Ratios are rhovid / PyTorch of
+the medians; on a shared machine the CPU-time ratio is the steadier one.
+
+Cases, at each `--sizes` entry (B videos × ρ = 2 clips of T×S²):
+  step       the whole ρBYOL train step (rhovid: rhovid.steps.make_train_step with LARS and the
+             EMA target; PyTorch: the same written as a PyTorch user would, see pytorch_byol.py)
 and with `--parts`, at `--parts_size`:
   forward    the backbone's forward pass in train mode (batch-statistics BN), no gradient
   fwd_bwd    forward + backward of the summed pooled features w.r.t. the backbone's parameters
-  conv:...   single convolutions of the network's shapes: forward + backward w.r.t. the weight and
-             (except the stem, whose input is the video) the input, given a random cotangent
+  conv ...   single convolutions of the network's shapes: forward + backward w.r.t. the weight and
+             (except the stem, whose input is the video) the input, for a random cotangent
 
-rhovid runs in each formulation of `--variants` (see VARIANTS): `plain` is the core's first
-version (temporal-kernel-1 convs folded to 2-D, 1×1 convs as convolutions); `default` is the
-library's current default on this backend. Results: benchmarks/results/compare_pytorch.json.
+Results: benchmarks/results/compare_pytorch.json and a table on stdout.
 """
 
 from __future__ import annotations
@@ -32,25 +36,21 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-import common
-import jax
 import numpy as np
 from absl import app, flags
-
-from rhovid.models.layers import Conv3D
-from rhovid.models.resnet3d import ResNet3D
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 
 flags.DEFINE_list("sizes", ["tiny", "r50_112"], "Sizes of the step comparison (see SIZES).")
 flags.DEFINE_bool("parts", True, "Also time the backbone and single convolutions.")
 flags.DEFINE_string("parts_size", "r50_112", "Size whose shapes the parts use.")
-flags.DEFINE_list("variants", ["plain", "default"], "rhovid formulations to time (see VARIANTS).")
+flags.DEFINE_list("variants", ["plain", "default", "default_ynn"], "rhovid variants (see VARIANTS).")
 flags.DEFINE_integer("rounds", 3, "Alternating rounds; each side runs every case once per round.")
-flags.DEFINE_integer("calls", 1, "Timed calls per case per round (more for the tiny size).")
+flags.DEFINE_integer("calls", 1, "Timed calls per case per round (4× this at the tiny size).")
 flags.DEFINE_string("torch_python", os.environ.get("RHOVID_TORCH_PYTHON", "/tmp/torchenv/bin/python"),
                     "A Python interpreter with torch and pytorchvideo.")
-flags.DEFINE_string("out", os.path.join(common.RESULTS_DIR, "compare_pytorch.json"), "JSON output.")
+flags.DEFINE_string("out", os.path.join(HERE, "results", "compare_pytorch.json"), "JSON output.")
+flags.DEFINE_string("rhovid_worker", "", "Internal: serve timing requests as this rhovid variant.")
 FLAGS = flags.FLAGS
 
 # width, frames, crop, videos; heads as the paper's BYOL (tiny: the tests' tiny heads).
@@ -62,11 +62,15 @@ SIZES = {
                     predictor_dim=4096),
 }
 RHO = 2
+YNN_ELTWISE = "--xla_cpu_experimental_ynn_fusion_type=eltwise"
+# name -> (ResNet3D attribute overrides, extra XLA_FLAGS).
 VARIANTS = {
-    "plain": dict(fold_temporal=True, pointwise_as_matmul=False),
-    "default": {},
+    "plain": (dict(matmul_forms="none"), ""),  # the core's first version: folded 2-D convs only
+    "pointwise": (dict(matmul_forms="pointwise"), ""),
+    "default": ({}, ""),  # the library's defaults on this backend
+    "default_ynn": ({}, YNN_ELTWISE),  # ... with XLA:CPU's YNNPACK elementwise fusions
 }
-# name, x [N, T, H, W, C] at N = 4 clips of 8×112² (scaled for other sizes), features, kernel, strides.
+# name, (side, C_in) of the input at 8×112² (scaled for other crops), C_out, kernel, strides.
 CONVS = [
     ("stem 1x7x7/2", (112, 3), 64, (1, 7, 7), (1, 2, 2)),
     ("res2 conv_c 1x1", (28, 64), 256, (1, 1, 1), (1, 1, 1)),
@@ -79,64 +83,45 @@ CONVS = [
 ]
 
 
-def torch_cases(size: str, parts: bool) -> list[tuple[str, dict]]:
-    """(label, case) pairs in the PyTorch worker's request format."""
+def make_cases(size: str, parts: bool) -> list[tuple[str, dict]]:
+    """(label, case) pairs in the workers' request format (see pytorch_byol.py)."""
     s = SIZES[size]
-    cases = [(f"{size} step", dict(kind="step", rho=RHO, **s))]
-    if parts:
-        clips = s["videos"] * RHO
-        common_kw = dict(width=s["width"], frames=s["frames"], crop=s["crop"], clips=clips)
-        cases += [(f"{size} forward", dict(kind="forward", **common_kw)),
-                  (f"{size} fwd_bwd", dict(kind="fwd_bwd", **common_kw))]
-        scale = s["crop"] / 112
-        for name, (side, c_in), c_out, kernel, strides in CONVS:
-            h = side if name.startswith("stem") else max(1, round(side * scale))
-            h = s["crop"] if name.startswith("stem") else h
-            c_in = c_in if name.startswith("stem") else c_in * s["width"] // 64
-            cases.append((f"{size} conv {name}", dict(
-                kind="conv", x=[clips, s["frames"], h, h, c_in], features=c_out * s["width"] // 64,
-                kernel=list(kernel), strides=list(strides), input_grad=not name.startswith("stem"))))
+    cases = [(f"{size} step", dict(kind="step", size=size, rho=RHO, **s))]
+    if not parts:
+        return cases
+    clips = s["videos"] * RHO
+    shape = dict(width=s["width"], frames=s["frames"], crop=s["crop"], clips=clips)
+    cases += [(f"{size} forward", dict(kind="forward", **shape)), (f"{size} fwd_bwd", dict(kind="fwd_bwd", **shape))]
+    for name, (side, c_in), c_out, kernel, strides in CONVS:
+        stem = name.startswith("stem")
+        h = s["crop"] if stem else max(1, round(side * s["crop"] / 112))
+        c_in = c_in if stem else c_in * s["width"] // 64
+        cases.append((f"{size} conv {name}", dict(
+            kind="conv", x=[clips, s["frames"], h, h, c_in], features=c_out * s["width"] // 64,
+            kernel=list(kernel), strides=list(strides), input_grad=not stem)))
     return cases
 
 
-class TorchWorker:
-    """The PyTorch side: a subprocess answering timing requests (benchmarks/pytorch_byol.py)."""
-
-    def __init__(self, python: str):
-        env = dict(os.environ, PYTHONWARNINGS="ignore")
-        self.proc = subprocess.Popen([python, os.path.join(HERE, "pytorch_byol.py")], stdin=subprocess.PIPE,
-                                     stdout=subprocess.PIPE, text=True, env=env)
-        self.info = self._ask({"info": True})
-
-    def _ask(self, req: dict) -> dict:
-        self.proc.stdin.write(json.dumps(req) + "\n")
-        self.proc.stdin.flush()
-        line = self.proc.stdout.readline()
-        if not line:
-            raise RuntimeError(f"The PyTorch worker ({FLAGS.torch_python}) exited; see its stderr above.")
-        return json.loads(line)
-
-    def time(self, case: dict, n: int) -> tuple[list[float], list[float]]:
-        out = self._ask({"case": case, "n": n})
-        return out["times"], out["cpu"]
-
-    def close(self) -> None:
-        self.proc.stdin.close()
-        self.proc.wait(timeout=60)
+# ------------------------------------------------------------------------------------------------
+# The rhovid worker (runs in its own process, with its variant's XLA_FLAGS).
 
 
-def rhovid_runner(size: str, case: dict, variant: str) -> tuple[Callable[[], Any], float]:
-    """A no-argument callable running `case` in rhovid, compiled and warmed up; and compile seconds."""
-    overrides = VARIANTS[variant]
-    t0 = time.perf_counter()
+def rhovid_runner(case: dict, variant: str) -> Callable[[], Any]:
+    """A no-argument callable running `case` in rhovid, compiled (not yet warmed up)."""
+    import common  # noqa: PLC0415 (imports JAX: only in workers)
+    import jax  # noqa: PLC0415
+
+    from rhovid.models.layers import Conv3D  # noqa: PLC0415
+    from rhovid.models.resnet3d import ResNet3D  # noqa: PLC0415
+
+    overrides = VARIANTS[variant][0]
     if case["kind"] == "step":
-        s = SIZES[size]
-        c = common.bench_config("byol", size="r50", videos=s["videos"], rho=RHO, frames=s["frames"],
-                                crop=s["crop"])
+        c = common.bench_config("byol", size="r50", videos=case["videos"], rho=RHO, frames=case["frames"],
+                                crop=case["crop"])
         with c.unlocked():
-            c.model.width = s["width"]
-            c.model.mlp_dim, c.model.embed_dim = s["mlp_dim"], s["embed_dim"]
-            c.model.predictor_dim = s["predictor_dim"]
+            c.model.width = case["width"]
+            c.model.mlp_dim, c.model.embed_dim = case["mlp_dim"], case["embed_dim"]
+            c.model.predictor_dim = case["predictor_dim"]
         built = common.build_train_step(c, jax.devices()[:1], backbone_overrides=overrides)
         compiled = built.step.lower(built.state, built.batch).compile()
         box = {"state": built.state}
@@ -144,7 +129,9 @@ def rhovid_runner(size: str, case: dict, variant: str) -> tuple[Callable[[], Any
         def run():
             box["state"], metrics = compiled(box["state"], built.batch)
             return metrics
-    elif case["kind"] in ("forward", "fwd_bwd"):
+
+        return run
+    if case["kind"] in ("forward", "fwd_bwd"):
         net = ResNet3D(depth=50, width=case["width"], **overrides)
         x = jax.random.normal(jax.random.PRNGKey(0), (case["clips"], case["frames"], case["crop"], case["crop"], 3))
         variables = jax.jit(lambda x: net.init(jax.random.PRNGKey(1), x, train=True))(x)
@@ -156,109 +143,151 @@ def rhovid_runner(size: str, case: dict, variant: str) -> tuple[Callable[[], Any
 
         fn = features if case["kind"] == "forward" else jax.grad(lambda p, x: features(p, x).sum())
         compiled = jax.jit(fn).lower(variables["params"], x).compile()
-        run = lambda: compiled(variables["params"], x)  # noqa: E731
-    else:
-        conv = Conv3D(case["features"], tuple(case["kernel"]), tuple(case["strides"]), **{
-            k: v for k, v in overrides.items() if k in ("fold_temporal", "pointwise_as_matmul")})
-        kx, kd = jax.random.split(jax.random.PRNGKey(0))
-        x = jax.random.normal(kx, tuple(case["x"]))
-        params = conv.init(jax.random.PRNGKey(1), x)
-        dy = jax.random.normal(kd, jax.eval_shape(conv.apply, params, x).shape)
-        wrt = (0, 1) if case["input_grad"] else (0,)
-        fn = lambda p, x, dy: jax.vjp(lambda *a: conv.apply(*a), p, x)[1](dy)[:len(wrt)]  # noqa: E731
-        compiled = jax.jit(fn).lower(params, x, dy).compile()
-        run = lambda: compiled(params, x, dy)  # noqa: E731
-    compile_s = time.perf_counter() - t0
-    jax.block_until_ready(run())  # warm-up: first-touch allocations
-    return run, compile_s
+        return lambda: compiled(variables["params"], x)
+    conv = Conv3D(case["features"], tuple(case["kernel"]), tuple(case["strides"]),
+                  **{k: v for k, v in overrides.items() if k in ("fold_temporal", "matmul_forms")})
+    kx, kd = jax.random.split(jax.random.PRNGKey(0))
+    x = jax.random.normal(kx, tuple(case["x"]))
+    params = conv.init(jax.random.PRNGKey(1), x)
+    dy = jax.random.normal(kd, jax.eval_shape(conv.apply, params, x).shape)
+    n_grads = 2 if case["input_grad"] else 1
+    fn = lambda p, x, dy: jax.vjp(conv.apply, p, x)[1](dy)[:n_grads]  # noqa: E731
+    compiled = jax.jit(fn).lower(params, x, dy).compile()
+    return lambda: compiled(params, x, dy)
 
 
-def time_rhovid(run: Callable[[], Any], n: int) -> tuple[list[float], list[float]]:
-    wall, cpu = [], []
-    for _ in range(n):
-        t, c = time.perf_counter(), time.process_time()
-        jax.block_until_ready(run())
-        wall.append(time.perf_counter() - t)
-        cpu.append(time.process_time() - c)
-    return wall, cpu
+def serve_rhovid(variant: str) -> None:
+    """The rhovid worker loop: the same protocol as pytorch_byol.serve, plus build requests."""
+    import common  # noqa: PLC0415
+    import jax  # noqa: PLC0415
+
+    built: dict[str, Callable[[], Any]] = {}
+    for line in sys.stdin:
+        req = json.loads(line)
+        if req.get("info"):
+            print(json.dumps(common.machine_info()), flush=True)
+            continue
+        key = json.dumps(req["case"], sort_keys=True)
+        if key not in built:
+            t0 = time.perf_counter()
+            built[key] = rhovid_runner(req["case"], variant)
+            compile_s = time.perf_counter() - t0
+            jax.block_until_ready(built[key]())  # warm-up: first-touch allocations
+        else:
+            compile_s = 0.0
+        times, cpu = [], []
+        for _ in range(req["n"]):
+            t, c = time.perf_counter(), time.process_time()
+            jax.block_until_ready(built[key]())
+            times.append(time.perf_counter() - t)
+            cpu.append(time.process_time() - c)
+        print(json.dumps({"times": times, "cpu": cpu, "compile_s": compile_s}), flush=True)
+
+
+# ------------------------------------------------------------------------------------------------
+# The driver.
+
+
+class Worker:
+    """A timing worker subprocess speaking JSON lines on stdin/stdout."""
+
+    def __init__(self, name: str, cmd: list[str], xla_flags: str = ""):
+        env = dict(os.environ, PYTHONWARNINGS="ignore", TF_CPP_MIN_LOG_LEVEL="3")
+        env["XLA_FLAGS"] = (env.get("XLA_FLAGS", "") + " " + xla_flags).strip()
+        env["JAX_ENABLE_COMPILATION_CACHE"] = "false"
+        self.name = name
+        self.proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env,
+                                     cwd=HERE)
+        self.info = self.ask({"info": True})
+
+    def ask(self, req: dict) -> dict:
+        self.proc.stdin.write(json.dumps(req) + "\n")
+        self.proc.stdin.flush()
+        line = self.proc.stdout.readline()
+        if not line:
+            raise RuntimeError(f"The {self.name} worker exited (code {self.proc.wait()}); its stderr is above.")
+        return json.loads(line)
+
+    def close(self) -> None:
+        self.proc.stdin.close()
+        self.proc.wait(timeout=120)
 
 
 def main(argv):
     del argv
-    info = common.machine_info()
-    worker = TorchWorker(FLAGS.torch_python)
-    info["torch"] = worker.info
+    if FLAGS.rhovid_worker:
+        serve_rhovid(FLAGS.rhovid_worker)
+        return
+    unknown = set(FLAGS.variants) - set(VARIANTS)
+    if unknown:
+        raise ValueError(f"--variants names {sorted(unknown)}; choose from {sorted(VARIANTS)}.")
+    workers = {"torch": Worker("torch", [FLAGS.torch_python, os.path.join(HERE, "pytorch_byol.py")])}
+    for v in FLAGS.variants:
+        workers[v] = Worker(f"rhovid:{v}", [sys.executable, os.path.abspath(__file__), f"--rhovid_worker={v}"],
+                            VARIANTS[v][1])
+    info = workers[FLAGS.variants[0]].info
+    info["torch"] = workers["torch"].info
+    info.pop("xla_flags", None)
     print(f"machine: {info['cpu']}, {info['cpu_count']} cores, load {info['load_average_at_start']}; "
-          f"jax {info['jax']}, torch {worker.info['torch']} ({worker.info['threads']} threads)", flush=True)
+          f"jax {info['jax']}, torch {info['torch']['torch']} ({info['torch']['threads']} threads)", flush=True)
 
-    cases = []
-    for size in FLAGS.sizes:
-        cases += [(size, label, case) for label, case in torch_cases(size, FLAGS.parts and size == FLAGS.parts_size)]
-    rows = {}
-    for size, label, case in cases:  # build (compile) everything before timing anything
-        row = rows[label] = {"case": case, "rhovid": {}, "torch": {"wall": [], "cpu": []}}
-        variants = FLAGS.variants if case["kind"] != "conv" or _variant_matters(case) else FLAGS.variants[-1:]
-        for v in variants:
-            run, compile_s = rhovid_runner(size, case, v)
-            row["rhovid"][v] = {"run": run, "compile_s": compile_s, "wall": [], "cpu": []}
-        compiles = ", ".join(f"{v}: {r['compile_s']:.0f} s" for v, r in row["rhovid"].items())
-        print(f"built {label} (compile {compiles})", flush=True)
+    cases = [(size, label, case) for size in FLAGS.sizes
+             for label, case in make_cases(size, FLAGS.parts and size == FLAGS.parts_size)]
+    rows = {label: {"case": case, **{w: {"wall": [], "cpu": [], "compile_s": 0.0} for w in workers}}
+            for _, label, case in cases}
+    for _, label, case in cases:  # build and warm up everything before timing anything
+        for name, w in workers.items():
+            rows[label][name]["compile_s"] = w.ask({"case": case, "n": 0}).get("compile_s", 0.0)
+        print(f"built {label}", flush=True)
 
+    order = list(workers)
     for r in range(FLAGS.rounds):
         for size, label, case in cases:
-            row = rows[label]
             n = FLAGS.calls * (4 if size == "tiny" else 1)
-            sides = ["torch"] + list(row["rhovid"])
-            for side in (sides if r % 2 == 0 else sides[::-1]):
-                if side == "torch":
-                    wall, cpu = worker.time(case, n)
-                    dst = row["torch"]
-                else:
-                    dst = row["rhovid"][side]
-                    wall, cpu = time_rhovid(dst["run"], n)
-                dst["wall"] += wall
-                dst["cpu"] += cpu
-        print(f"round {r + 1}/{FLAGS.rounds} done, load {common.load_average()}", flush=True)
-    worker.close()
+            for name in (order if r % 2 == 0 else order[::-1]):
+                out = workers[name].ask({"case": case, "n": n})
+                rows[label][name]["wall"] += out["times"]
+                rows[label][name]["cpu"] += out["cpu"]
+        print(f"round {r + 1}/{FLAGS.rounds} done, load {[round(x, 2) for x in os.getloadavg()]}", flush=True)
+    for w in workers.values():
+        w.close()
 
     results = []
     for label, row in rows.items():
-        t_wall, t_cpu = np.median(row["torch"]["wall"]), np.median(row["torch"]["cpu"])
-        entry = {"case": label, "spec": row["case"], "torch_wall_s": row["torch"]["wall"],
-                 "torch_cpu_s": row["torch"]["cpu"], "torch_median_wall_s": t_wall, "torch_median_cpu_s": t_cpu,
+        t_wall, t_cpu = float(np.median(row["torch"]["wall"])), float(np.median(row["torch"]["cpu"]))
+        entry = {"case": label, "spec": row["case"], "torch": {"wall_s": row["torch"]["wall"],
+                                                               "cpu_s": row["torch"]["cpu"],
+                                                               "median_wall_s": t_wall, "median_cpu_s": t_cpu},
                  "rhovid": {}}
-        for v, rr in row["rhovid"].items():
-            w, c = np.median(rr["wall"]), np.median(rr["cpu"])
-            entry["rhovid"][v] = {"wall_s": rr["wall"], "cpu_s": rr["cpu"], "median_wall_s": w,
-                                  "median_cpu_s": c, "compile_s": rr["compile_s"],
+        for v in FLAGS.variants:
+            w, c = float(np.median(row[v]["wall"])), float(np.median(row[v]["cpu"]))
+            entry["rhovid"][v] = {"wall_s": row[v]["wall"], "cpu_s": row[v]["cpu"], "median_wall_s": w,
+                                  "median_cpu_s": c, "compile_s": row[v]["compile_s"],
                                   "ratio_wall": w / t_wall, "ratio_cpu": c / t_cpu}
         results.append(entry)
-    _print_table(results)
-    common.write_json(FLAGS.out, {
-        "benchmark": "compare_pytorch", "command": " ".join(sys.argv), "machine": info,
-        "rho": RHO, "sizes": {s: SIZES[s] for s in FLAGS.sizes}, "variants": {v: VARIANTS[v] for v in FLAGS.variants},
-        "rounds": FLAGS.rounds, "results": results,
-    })
+    print_table(results)
+    info["load_average_at_end"] = [round(x, 2) for x in os.getloadavg()]
+    os.makedirs(os.path.dirname(os.path.abspath(FLAGS.out)), exist_ok=True)
+    with open(FLAGS.out, "w") as f:
+        json.dump({"benchmark": "compare_pytorch", "command": " ".join(sys.argv), "machine": info, "rho": RHO,
+                   "sizes": {s: SIZES[s] for s in FLAGS.sizes},
+                   "variants": {v: {"overrides": VARIANTS[v][0], "xla_flags": VARIANTS[v][1]} for v in FLAGS.variants},
+                   "rounds": FLAGS.rounds, "results": results}, f, indent=1)
+        f.write("\n")
     print(f"wrote {FLAGS.out}")
 
 
-def _variant_matters(case: dict) -> bool:
-    """Whether the rhovid formulations differ for this convolution (only 1×1×1 kernels do now)."""
-    return tuple(case["kernel"]) == (1, 1, 1)
-
-
-def _print_table(results: list[dict]) -> None:
-    variants = sorted({v for e in results for v in e["rhovid"]}, key=list(VARIANTS).index)
-    head = f"{'case':34s} {'torch s':>9s}" + "".join(f" {'rhovid ' + v + ' s':>18s} {'×wall':>6s} {'×cpu':>6s}"
-                                                      for v in variants)
+def print_table(results: list[dict]) -> None:
+    """Median seconds per call, and rhovid / PyTorch ratios of wall and CPU time."""
+    variants = list(results[0]["rhovid"])
+    head = f"{'case':30s} {'torch s':>8s}" + "".join(f" | {v + ' s':>15s} {'×wall':>6s} {'×cpu':>6s}" for v in variants)
     print(head)
     print("-" * len(head))
     for e in results:
-        line = f"{e['case']:34s} {e['torch_median_wall_s']:9.3f}"
+        line = f"{e['case']:30s} {e['torch']['median_wall_s']:8.3f}"
         for v in variants:
-            r = e["rhovid"].get(v)
-            line += (f" {r['median_wall_s']:18.3f} {r['ratio_wall']:6.2f} {r['ratio_cpu']:6.2f}" if r
-                     else f" {'(same)':>18s} {'':6s} {'':6s}")
+            r = e["rhovid"][v]
+            line += f" | {r['median_wall_s']:15.3f} {r['ratio_wall']:6.2f} {r['ratio_cpu']:6.2f}"
         print(line)
 
 

@@ -195,8 +195,11 @@ def serve() -> None:
                               "mkldnn": torch.backends.mkldnn.is_available()}), flush=True)
             continue
         key = json.dumps(req["case"], sort_keys=True)
+        build_s = 0.0
         if key not in built:
+            t = time.perf_counter()
             built[key] = BUILDERS[req["case"]["kind"]](req["case"])
+            build_s = time.perf_counter() - t
             built[key]()  # warm-up (allocations, oneDNN primitive caches)
         fn, times, cpu = built[key], [], []
         for _ in range(req["n"]):
@@ -204,7 +207,7 @@ def serve() -> None:
             fn()
             times.append(time.perf_counter() - t)
             cpu.append(time.process_time() - c)
-        print(json.dumps({"times": times, "cpu": cpu}), flush=True)
+        print(json.dumps({"times": times, "cpu": cpu, "compile_s": build_s}), flush=True)
 
 
 if __name__ == "__main__":

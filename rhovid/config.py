@@ -93,6 +93,7 @@ def base_config(method: str) -> ml_collections.ConfigDict:
     c.model.dtype = "float32"  # compute dtype; params stay float32
     c.model.remat = False
     c.model.fold_temporal = True  # run temporal-kernel-1 convs as 2-D convs over B·T
+    c.model.matmul_forms = "auto"  # XLA:CPU-fast conv formulations (rhovid.models.layers); GPU/TPU unchanged
     c.model.bn_group_size = d["bn_group_size"]  # clips per BN group: 0 global (SyncBN), -1 per device
     c.model.bn_momentum = 0.9  # flax convention (PyTorch 0.1)
     c.model.mlp_layers = d["mlp_layers"]
@@ -189,6 +190,7 @@ def _tiny(c: ml_collections.ConfigDict) -> None:
 
 def validate(c: ml_collections.ConfigDict, num_devices: int) -> None:
     """Fails before training, with one line naming the value and the fix, on a bad config."""
+    from rhovid.models.layers import resolve_matmul_forms  # noqa: PLC0415
     from rhovid.models.resnet3d import STAGE_DEPTHS  # noqa: PLC0415
 
     def fail(msg: str) -> None:
@@ -206,6 +208,10 @@ def validate(c: ml_collections.ConfigDict, num_devices: int) -> None:
         fail(f"model.depth={c.model.depth} is not one of {sorted(STAGE_DEPTHS)}.")
     if c.model.dtype not in ("float32", "bfloat16", "float16"):
         fail(f"model.dtype={c.model.dtype!r}; use float32 or bfloat16.")
+    try:
+        resolve_matmul_forms(c.model.matmul_forms)
+    except ValueError as e:
+        fail(f"model.{e}")
     if c.data.num_frames < 1 or c.data.frame_stride < 1:
         fail(f"data.num_frames={c.data.num_frames} and data.frame_stride={c.data.frame_stride} must be >= 1.")
     if c.data.crop == "vgg" and c.data.crop_size > min(c.data.short_side_range):

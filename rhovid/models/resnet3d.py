@@ -37,7 +37,7 @@ class Bottleneck(nn.Module):
     temporal_kernel: int
     stride: int
     fold_temporal: bool = True
-    pointwise_as_matmul: bool | None = None
+    matmul_forms: str = "auto"
     bn_group_size: int = 0
     bn_momentum: float = 0.9
     dtype: Any = jnp.float32
@@ -45,7 +45,7 @@ class Bottleneck(nn.Module):
     @nn.compact
     def __call__(self, x: jax.Array, train: bool) -> jax.Array:
         conv = lambda f, k, s, name: Conv3D(  # noqa: E731
-            f, k, s, fold_temporal=self.fold_temporal, pointwise_as_matmul=self.pointwise_as_matmul,
+            f, k, s, fold_temporal=self.fold_temporal, matmul_forms=self.matmul_forms,
             dtype=self.dtype, name=name)
         bn = lambda name: BatchNorm(  # noqa: E731
             group_size=self.bn_group_size, momentum=self.bn_momentum, dtype=self.dtype, name=name)
@@ -71,7 +71,7 @@ class BasicBlock(nn.Module):
     temporal_kernel: int
     stride: int
     fold_temporal: bool = True
-    pointwise_as_matmul: bool | None = None
+    matmul_forms: str = "auto"
     bn_group_size: int = 0
     bn_momentum: float = 0.9
     dtype: Any = jnp.float32
@@ -79,7 +79,7 @@ class BasicBlock(nn.Module):
     @nn.compact
     def __call__(self, x: jax.Array, train: bool) -> jax.Array:
         conv = lambda f, k, s, name: Conv3D(  # noqa: E731
-            f, k, s, fold_temporal=self.fold_temporal, pointwise_as_matmul=self.pointwise_as_matmul,
+            f, k, s, fold_temporal=self.fold_temporal, matmul_forms=self.matmul_forms,
             dtype=self.dtype, name=name)
         bn = lambda name: BatchNorm(  # noqa: E731
             group_size=self.bn_group_size, momentum=self.bn_momentum, dtype=self.dtype, name=name)
@@ -104,8 +104,8 @@ class ResNet3D(nn.Module):
       dtype: compute dtype (float32 or bfloat16); parameters and BN statistics stay float32.
       remat: rematerialise each residual block in the backward pass (saves activation memory).
       fold_temporal: run temporal-kernel-1 convolutions as 2-D convolutions over N·T.
-      pointwise_as_matmul: run 1×1×1 convolutions as matrix products (None: on the CPU backend
-        only; see rhovid.models.layers).
+      matmul_forms: XLA:CPU-friendly convolution formulations ("auto": all on the CPU backend,
+        none elsewhere; see rhovid.models.layers).
       bn_group_size: clips per BatchNorm group (0 = whole global batch, i.e. SyncBN).
       bn_momentum: BN running-average decay.
     """
@@ -115,7 +115,7 @@ class ResNet3D(nn.Module):
     dtype: Any = jnp.float32
     remat: bool = False
     fold_temporal: bool = True
-    pointwise_as_matmul: bool | None = None
+    matmul_forms: str = "auto"
     bn_group_size: int = 0
     bn_momentum: float = 0.9
 
@@ -127,11 +127,11 @@ class ResNet3D(nn.Module):
     def __call__(self, x: jax.Array, train: bool = False) -> jax.Array:
         if self.depth not in STAGE_DEPTHS:
             raise ValueError(f"model.depth={self.depth} is not one of {sorted(STAGE_DEPTHS)}.")
-        kw = dict(fold_temporal=self.fold_temporal, pointwise_as_matmul=self.pointwise_as_matmul,
+        kw = dict(fold_temporal=self.fold_temporal, matmul_forms=self.matmul_forms,
                   bn_group_size=self.bn_group_size,
                   bn_momentum=self.bn_momentum, dtype=self.dtype)
         x = Conv3D(self.width, (1, 7, 7), (1, 2, 2), fold_temporal=self.fold_temporal,
-                   dtype=self.dtype, name="stem_conv")(x)
+                   matmul_forms=self.matmul_forms, dtype=self.dtype, name="stem_conv")(x)
         x = nn.relu(BatchNorm(group_size=self.bn_group_size, momentum=self.bn_momentum,
                               dtype=self.dtype, name="stem_bn")(x, train))
         x = nn.max_pool(x, (1, 3, 3), strides=(1, 2, 2), padding=((0, 0), (1, 1), (1, 1)))
@@ -159,7 +159,7 @@ def build_backbone(model_cfg: ml_collections.ConfigDict, **overrides) -> ResNet3
         dtype=jnp.dtype(model_cfg.dtype),
         remat=model_cfg.remat,
         fold_temporal=model_cfg.fold_temporal,
-        pointwise_as_matmul=model_cfg.get("pointwise_as_matmul", None),
+        matmul_forms=model_cfg.matmul_forms,
         bn_group_size=model_cfg.bn_group_size,
         bn_momentum=model_cfg.bn_momentum,
     )
