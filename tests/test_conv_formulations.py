@@ -72,7 +72,7 @@ def test_forms_resolve_to_all_on_cpu_none_elsewhere_and_bad_names_fail():
     for forms, expect_conv in (("none", True), ("pointwise", False)):
         conv = Conv3D(4, (1, 1, 1), matmul_forms=forms)
         params = conv.init(jax.random.PRNGKey(0), x)
-        assert ("conv_general_dilated" in _primitives(lambda x: conv.apply(params, x), x)) == expect_conv
+        assert ("conv_general_dilated" in _primitives(conv.apply, params, x)) == expect_conv
 
 
 def test_fast_resnet_equals_the_plain_3d_resnet_in_outputs_and_gradients():
