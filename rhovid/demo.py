@@ -44,7 +44,11 @@ def demo_preset(c: ml_collections.ConfigDict) -> None:
     c.data.num_frames = 4
     c.data.frame_stride = 2
     c.data.crop_size = 32
-    c.data.eval_short_side = 64 * 224 // 32  # evaluation frames = the full 64² (scaled by 224/crop)
+    # Evaluate on the whole 64² frame resized to the 32² crop (short side 224 in the 224-crop
+    # convention = the crop size), at the scale the network saw in training (crops of 60–100 % of
+    # the frame). A short side of 448 would cut the centre 32² of the full-resolution frame: the
+    # digit, 24 px, would be out of view in most clips (measured: digit probes at chance).
+    c.data.eval_short_side = 224
     c.data.shuffle_buffer = 512
     c.data.flip = False  # digits are not mirror-symmetric
     # A 24-px digit in a 64-px frame: the paper's crop areas (0.2–0.77) often miss it entirely.

@@ -57,7 +57,7 @@ def test_build_is_deterministic_and_idempotent(small_dir, tmp_path):
     stamp = {n: os.stat(os.path.join(again, n)).st_mtime_ns for n in second}
     assert demo.ensure_demo_dataset(str(tmp_path), **SMALL) == again
     assert {n: os.stat(os.path.join(again, n)).st_mtime_ns for n in second} == stamp
-    assert again.endswith(os.path.join(demo.dataset_name(**SMALL), "1.0.0"))
+    assert again.endswith(os.path.join(demo.dataset_name(**SMALL), str(demo.RhovidDemo.VERSION)))
 
 
 def test_records_decode_to_the_generated_frames(small_dir):
@@ -185,10 +185,13 @@ def test_the_labels_are_in_the_videos(probe_set):
     assert _probe(feats, "digit", infos) > 0.5
 
     # Motion: the true trajectory's speed gives the class (0.4, 1.2, 3.6 px per frame at 64 px),
-    # while its heading changes during the video (it is not a per-video constant).
+    # while its heading changes during the video (it is not a per-video constant). The digit
+    # bounces off the edges: its centre stays half a digit away from them, so it is never cut.
+    digit_size = 24 * size // 64
     for split in ("train", "test"):
         for info in infos[split]:
-            step = np.diff(info["centre"], axis=0)  # [T-1, 2]
+            assert np.all(info["centre"] >= digit_size / 2) and np.all(info["centre"] <= size - digit_size / 2)
+            step = np.diff(info["path"], axis=0)  # [T-1, 2]
             speed = np.linalg.norm(step, axis=1)
             np.testing.assert_allclose(speed, speed[0], rtol=1e-9)
             assert np.argmin(np.abs(np.array([0.4, 1.2, 3.6]) - speed[0])) == info["motion"]

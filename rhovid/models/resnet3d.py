@@ -159,7 +159,7 @@ def build_backbone(model_cfg: ml_collections.ConfigDict, **overrides) -> ResNet3
         dtype=jnp.dtype(model_cfg.dtype),
         remat=model_cfg.remat,
         fold_temporal=model_cfg.fold_temporal,
-        matmul_forms=model_cfg.matmul_forms,
+        matmul_forms=model_cfg.get("matmul_forms", "auto"),  # absent in configs saved before it
         bn_group_size=model_cfg.bn_group_size,
         bn_momentum=model_cfg.bn_momentum,
     )

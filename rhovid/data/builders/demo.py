@@ -17,7 +17,7 @@ carries two labels, so that probes can measure what a representation holds:
           it must be learnt. (A linear probe on four raw frames reads it slightly: ~39 %.)
 
 Shortcut-free by construction (issue 5): train, validation and test draw on disjoint sets of
-source images; positions start uniformly on a torus (wrap-around); nothing is constant within a
+source images; positions start uniformly and the digit bounces off the edges; nothing is constant within a
 video yet different between videos except the digit and its speed (the heading changes): the
 background texture and colours are shared by all videos, the noise is fresh in every frame, and
 the nuisances (the digit's rotation wobble, scale pulse, elastic deformation, a drifting lighting
@@ -228,8 +228,9 @@ def render_video(
 
     Returns:
       (frames, info): frames uint8 [T, S, S, 3]; info {'digit', 'motion', 'source_index',
-      'centre'}, the last the digit's (x, y) centre per frame in pixels, float64 [T, 2], unwrapped
-      (take it modulo the frame size for the position in the frame).
+      'centre', 'path'}: the digit's (x, y) centre per frame in the frame, in pixels, float64
+      [T, 2], and the same path unfolded (before the reflections off the edges: its steps have
+      the class's speed).
     """
     digit, motion, source_index = (plan or video_plan(config, split))[index]
     num_frames, size = config.num_frames, config.size
@@ -238,16 +239,21 @@ def render_video(
     t = np.arange(num_frames, dtype=np.float32)[:, None, None]  # [T, 1, 1]
     phase = lambda: rng.uniform(0, 2 * np.pi)
 
-    # Digit centre: uniform start on the torus, the class's speed, a fresh uniform heading every
-    # _TURN_EVERY frames.
+    # Digit centre: the class's speed along a path with a fresh uniform heading every _TURN_EVERY
+    # frames, reflected off the frame's edges (a margin keeps the whole digit in view: a digit
+    # wrapped across the border, as on a torus, is cut in two pieces on opposite sides, which
+    # measurably hid the digit from every probe). The start is uniform over the reachable square.
+    a = config.nuisance  # strength of every nuisance
     segment = (np.arange(num_frames) + rng.integers(_TURN_EVERY)) // _TURN_EVERY  # [T]
     heading = rng.uniform(0, 2 * np.pi, size=segment[-1] + 1)[segment]  # [T]
     steps = _SPEEDS[motion] * k * np.stack([np.cos(heading), np.sin(heading)], axis=-1)  # [T, 2] (x, y)
-    centre = rng.uniform(0, size, size=2) + np.concatenate([[[0, 0]], np.cumsum(steps[:-1], 0)])
+    margin = 0.5 * config.digit_size * (1 + a * _SCALE_AMP)
+    room = size - 2 * margin  # side of the square the centre moves in
+    path = rng.uniform(0, 2 * room, size=2) + np.concatenate([[[0, 0]], np.cumsum(steps[:-1], 0)])
+    centre = margin + room - np.abs(np.mod(path, 2 * room) - room)  # [T, 2], reflected into the square
 
-    # Digit window: a W×W square anchored at the centre's pixel, wrapped onto the torus; it holds
+    # Digit window: a W×W square anchored at the centre's pixel (what falls outside is cut); it holds
     # every pixel whose source coordinates fall within ±5 source pixels (ink, spline, deformation).
-    a = config.nuisance  # strength of every nuisance
     half = min(size // 2, int(np.ceil(5 * np.sqrt(2) * config.digit_size / 8 * (1 + a * _SCALE_AMP))))
     anchor = np.floor(centre).astype(np.int64)  # [T, 2]
     frac = (centre - anchor).astype(np.float32)  # [T, 2]
@@ -272,11 +278,11 @@ def render_video(
         _sprite(source_index), fine, order=1, mode="constant", prefilter=False, output=np.float32
     )  # [T, W, W]
     span = np.arange(-half, half)
-    rows = (anchor[:, 1, None] + span) % size  # [T, W]
-    cols = (anchor[:, 0, None] + span) % size
-    alpha = np.zeros((num_frames, size, size), np.float32)
-    alpha[np.arange(num_frames)[:, None, None], rows[:, :, None], cols[:, None, :]] = window
-    alpha = np.clip(alpha, 0.0, 1.0)[..., None]  # [T, S, S, 1]
+    rows = anchor[:, 1, None] + span + half  # [T, W], in a canvas padded by `half` on each side
+    cols = anchor[:, 0, None] + span + half
+    canvas = np.zeros((num_frames, size + 2 * half, size + 2 * half), np.float32)
+    canvas[np.arange(num_frames)[:, None, None], rows[:, :, None], cols[:, None, :]] = window
+    alpha = np.clip(canvas[:, half:half + size, half:half + size], 0.0, 1.0)[..., None]  # [T, S, S, 1]
 
     yy, xx = np.mgrid[0:size, 0:size].astype(np.float32) + 0.5  # [S, S]
     # Lighting: a global gain and a gradient whose direction turns, both with random phases.
@@ -295,7 +301,7 @@ def render_video(
     scene *= light
     scene += a * _NOISE_STD * rng.standard_normal(size=alpha.shape, dtype=np.float32)  # grey noise
     frames = np.clip(scene * 255.0 + 0.5, 0, 255).astype(np.uint8)
-    info = {"digit": digit, "motion": motion, "source_index": source_index, "centre": centre}
+    info = {"digit": digit, "motion": motion, "source_index": source_index, "centre": centre, "path": path}
     return frames, info
 
 
@@ -322,8 +328,8 @@ def features() -> tfds.features.FeaturesDict:
 class RhovidDemo(tfds.core.GeneratorBasedBuilder):
     """Moving handwritten digits with a digit and a motion label; see the module docstring."""
 
-    VERSION = tfds.core.Version("1.0.0")
-    RELEASE_NOTES = {"1.0.0": "Initial release."}
+    VERSION = tfds.core.Version("1.1.0")
+    RELEASE_NOTES = {"1.0.0": "Initial release.", "1.1.0": "The digit bounces off the edges instead of wrapping."}
     BUILDER_CONFIGS = [DEFAULT_CONFIG]
 
     @tfds.core.utils.classproperty
