@@ -96,6 +96,9 @@ def base_config(method: str) -> ml_collections.ConfigDict:
     c.model.matmul_forms = "auto"  # XLA:CPU-fast conv formulations (rhovid.models.layers); GPU/TPU unchanged
     c.model.bn_group_size = d["bn_group_size"]  # clips per BN group: 0 global (SyncBN), -1 per device
     c.model.bn_momentum = 0.9  # flax convention (PyTorch 0.1)
+    # SimCLR/SwAV: encode k views at a time with gradient caching (memory flat in ρ, BN per chunk
+    # of views; rhovid/grad_cache.py); 0 = all B·V clips in one pass.
+    c.model.views_per_chunk = 0
     c.model.mlp_layers = d["mlp_layers"]
     c.model.mlp_dim = d["mlp_dim"]
     c.model.mlp_bn = d["mlp_bn"]
@@ -229,3 +232,14 @@ def validate(c: ml_collections.ConfigDict, num_devices: int) -> None:
     if c.model.bn_group_size > 0 and (c.batch_size * max(c.data.rho, 2)) % c.model.bn_group_size:
         fail(f"model.bn_group_size={c.model.bn_group_size} does not divide the {c.batch_size * max(c.data.rho, 2)} "
              "clips of a batch; choose a divisor, 0 (global) or -1 (per device).")
+    k, views = c.model.views_per_chunk, max(c.data.rho, 2)
+    if k < 0 or (k and views % k):
+        divisors = [d for d in range(1, views + 1) if views % d == 0]
+        fail(f"model.views_per_chunk={k} must be 0 (one pass) or divide the {views} views of a video; "
+             f"use one of {divisors}.")
+    if k and c.method not in ("simclr", "swav"):
+        fail(f"model.views_per_chunk={k} is for simclr and swav; {c.method} encodes clips without it "
+             "(MoCo and BYOL can run clips sequentially); set --config.model.views_per_chunk=0.")
+    if k and (c.model.bn_group_size < 0 or (c.model.bn_group_size and (c.batch_size * k) % c.model.bn_group_size)):
+        fail(f"model.bn_group_size={c.model.bn_group_size} with model.views_per_chunk={k}: BN runs per chunk of "
+             f"{c.batch_size * k} clips; use 0 (the whole chunk) or a divisor of {c.batch_size * k}.")

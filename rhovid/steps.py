@@ -2,7 +2,9 @@
 
     batch['clips']  uint8 [B, V, T, H, W, 3], sharded on B       (V = ρ, or 2 when ρ = 1)
       -> float, colour-augmented on device if configured, normalised (mean 0.45, std 0.225)
-      -> online network on the B·V clips (B-major, so each device's clips stay contiguous)
+      -> online network on the B·V clips (B-major, so each device's clips stay contiguous),
+         or, with model.views_per_chunk = k > 0, on chunks of k views at a time with gradient
+         caching (rhovid.grad_cache: memory flat in ρ, BN statistics per chunk)
       -> momentum network on the same clips (MoCo, BYOL), optionally shuffled across devices
       -> objective -> gradients w.r.t. online params only (never w.r.t. the video)
       -> optimiser; SwAV prototypes frozen / re-normalised; EMA of the momentum network
@@ -17,9 +19,10 @@ import jax
 import jax.numpy as jnp
 import ml_collections
 import optax
-from jax.sharding import Mesh
+from jax.sharding import Mesh, NamedSharding
+from jax.sharding import PartitionSpec as P
 
-from rhovid import optim, sharding
+from rhovid import grad_cache, optim, sharding
 from rhovid.methods.base import Objective, StepInfo
 from rhovid.models.heads import l2_normalize
 from rhovid.state import TrainState, target_subset
@@ -64,6 +67,11 @@ def make_train_step(
     """Builds `train_step(state, batch) -> (state, metrics)`, jitted with explicit shardings."""
     freeze_steps = int(config.objective.freeze_prototypes_epochs * steps_per_epoch)
     shuffle_bn = config.method == "moco" and config.objective.shuffle_bn
+    views_per_chunk = config.model.get("views_per_chunk", 0)  # 0 = all B·V clips in one pass
+    if views_per_chunk and objective.uses_target:
+        raise ValueError(f"model.views_per_chunk={views_per_chunk} is for objectives without a momentum network "
+                         "(simclr, swav); MoCo and BYOL can encode clips sequentially as they are. Set it to 0.")
+    chunk_sharding = NamedSharding(mesh, P(None, sharding.DATA_AXIS))  # [C, B·k, ...] on videos
 
     def train_step(state: TrainState, batch: dict) -> tuple[TrainState, dict]:
         rng, aug_rng, shuffle_rng = jax.random.split(state.rng, 3)
@@ -91,8 +99,28 @@ def make_train_step(
             loss, metrics, method_state = objective(_views(out, b, v), target_out, state.method_state, info)
             return loss, (new_vars["batch_stats"], metrics, method_state)
 
-        (loss, (batch_stats, metrics, method_state)), grads = jax.value_and_grad(
-            loss_fn, has_aux=True)(state.params)
+        def memory_flat_value_and_grad(params):  # the same loss, one chunk of k views at a time
+            def forward(p, xc):  # [B·k, ...] -> per-clip outputs [B·k, ...], BN statistics of the chunk
+                out, new_vars = net.apply({"params": p, "batch_stats": state.batch_stats}, xc, train=True,
+                                          mutable=["batch_stats"])
+                return out, new_vars["batch_stats"]
+
+            def objective_fn(outs):
+                views = grad_cache.from_chunks(outs, b, views_per_chunk, PER_CLIP_KEYS)
+                loss, metrics, method_state = objective(views, target_out, state.method_state, info)
+                return loss, (metrics, method_state)
+
+            chunks = jax.lax.with_sharding_constraint(grad_cache.to_chunks(x, b, v, views_per_chunk), chunk_sharding)
+            (loss, (metrics, method_state), stats), grads = grad_cache.value_and_grad(
+                forward, objective_fn, params, chunks)
+            batch_stats = jax.tree.map(lambda s: s.mean(0), stats)  # = BN's update with a group per chunk
+            return (loss, (batch_stats, metrics, method_state)), grads
+
+        if views_per_chunk:
+            (loss, (batch_stats, metrics, method_state)), grads = memory_flat_value_and_grad(state.params)
+        else:
+            (loss, (batch_stats, metrics, method_state)), grads = jax.value_and_grad(
+                loss_fn, has_aux=True)(state.params)
         updates, opt_state = tx.update(grads, state.opt_state, state.params)
         if "prototypes" in updates:  # SwAV: frozen for the first epoch(s)
             frozen = state.step < freeze_steps
