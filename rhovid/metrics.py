@@ -2,7 +2,9 @@
 
 Only process 0 writes; other processes get a logging-only writer so that every host can call the
 same code. Besides TensorBoard, scalars are appended to `metrics.jsonl` in the workdir: one JSON
-object per logged step, easy to read back in a notebook or a test.
+object per logged step, easy to read back in a notebook or a test. A run resumed from a checkpoint
+at step k first drops the lines logged after k (`truncate_jsonl`), so that steps a killed run had
+logged past its last checkpoint appear once, not twice.
 """
 
 from __future__ import annotations
@@ -20,16 +22,25 @@ from clu import metric_writers
 
 
 class Writer:
-    """Writes scalars to TensorBoard, the console and `metrics.jsonl` (process 0 only)."""
+    """Writes scalars to TensorBoard, the console and `metrics.jsonl` (process 0 only).
 
-    def __init__(self, workdir: str):
+    Args:
+      workdir: where `metrics.jsonl` and the event files go.
+      resume_step: the step training (re)starts from; lines logged after it are dropped first.
+        None appends to whatever is there.
+    """
+
+    def __init__(self, workdir: str, resume_step: int | None = None):
         self.is_chief = jax.process_index() == 0
         self._tb = metric_writers.create_default_writer(
             workdir, just_logging=not self.is_chief, asynchronous=False)
         self._jsonl = None
         if self.is_chief:
             os.makedirs(workdir, exist_ok=True)
-            self._jsonl = open(os.path.join(workdir, "metrics.jsonl"), "a")
+            path = os.path.join(workdir, "metrics.jsonl")
+            if resume_step is not None:
+                truncate_jsonl(path, resume_step)
+            self._jsonl = open(path, "a")
 
     def write_scalars(self, step: int, scalars: Mapping[str, float]) -> None:
         scalars = {k: float(np.asarray(v)) for k, v in scalars.items()}
@@ -48,6 +59,40 @@ class Writer:
         self._tb.close()
         if self._jsonl:
             self._jsonl.close()
+
+
+def truncate_jsonl(path: str, last_step: int) -> int:
+    """Drops the lines of `path` with a step after `last_step`, and torn ones; returns how many.
+
+    A run killed at step k after its last checkpoint at step j < k has logged steps j+1..k, which
+    the resumed run logs again. The kept lines are written to a temporary file that then replaces
+    `path` (os.replace is atomic), so a crash during the rewrite leaves the old file or the new one,
+    never a mix. A line that is not a JSON object (the last one, cut by a kill mid-write) is dropped.
+    """
+    if not os.path.exists(path):
+        return 0
+    kept, dropped = [], 0
+    with open(path) as f:
+        for line in f:
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError:
+                row = None
+            if isinstance(row, dict) and row.get("step", 0) <= last_step:
+                kept.append(line.rstrip("\n") + "\n")
+            else:
+                dropped += 1
+    if dropped:
+        tmp = f"{path}.tmp"
+        with open(tmp, "w") as f:
+            f.writelines(kept)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+        logging.info("Resuming at step %d: dropped %d lines logged after it from %s.", last_step, dropped, path)
+    return dropped
 
 
 def read_jsonl(workdir: str) -> list[dict]:

@@ -110,7 +110,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
                                  momentum_schedule=momentum_schedule,
                                  steps_per_epoch=steps_per_epoch, mesh=mesh)
 
-    writer = Writer(workdir)
+    writer = Writer(workdir, resume_step=start_step)  # drops lines a killed run logged after it
     progress = Progress(total_steps, config.batch_size * num_views, start_step)
     logging.info("Training %s (ρ=%d) for %d steps (%d per epoch), %d devices, batch %d videos.",
                  config.method, d.rho, total_steps, steps_per_epoch, mesh.devices.size,
@@ -133,6 +133,10 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
             now = time.perf_counter()
             extra = progress.update(step)
             extra["perf/input_wait_fraction"] = window["input_wait"] / max(now - window["start"], 1e-9)
+            # Broken records this process's reader dropped so far (counted as read, ahead of training).
+            skipped = getattr(source, "skipped_records", None)
+            if skipped is not None:
+                extra["data/skipped_records"] = skipped
             window.update(start=now, input_wait=0.0)
             writer.write_scalars(step, {**metrics, **extra})
 

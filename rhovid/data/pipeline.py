@@ -10,13 +10,24 @@ How a training stream is made deterministic and resumable. Each process reads a 
 disjoint slice of the split's examples (TFDS file instructions, so any number of hosts works and
 every example is read by exactly one host). Epoch e of a host is its files in an order drawn from
 (seed, process, e), interleaved, then a shuffle buffer seeded the same way. Stream position p (the
-p-th example this host ever yields) picks every random choice of that example from the stateless
+p-th record this host ever reads) picks every random choice of that example from the stateless
 seed (seed, process, p), so the output is independent of parallelism and thread timing. Resuming at
 step k starts at position k·B_local: whole epochs before it are never read, and the examples of the
 current epoch before it are skipped as serialized records, before any parsing or JPEG decoding.
 
 Per video, `sampling` chooses the frame indices and `augment` the crop window before decoding; only
 those ρ×T frames are decoded, each straight into its window (`tf.io.decode_and_crop_jpeg`).
+
+A broken record never stops training. A corrupt or truncated TFRecord shard ends that shard's
+slice at its first unreadable record (TFRecord has no index to resynchronise on); that record and
+the rest of the slice come out as empty placeholders, so stream positions, and with them resuming
+and the per-example seeds, do not depend on what could be read. Those placeholders, records that do
+not parse and sampled frames that are not valid JPEGs are then dropped from training streams, each
+logged as a warning naming the shard file and record and counted (`Source.skipped_records`, logged
+by the trainer as `data/skipped_records`). Good data streams exactly as before; with dropped records
+a stream stays deterministic, but a run resumed at step k (stream position k·B_local) repeats as
+many records as were dropped before step k. Evaluation sources fail instead (an unreadable record
+with its shard file and index): every example must count there.
 """
 
 from __future__ import annotations
@@ -31,6 +42,7 @@ from typing import Any
 
 import tensorflow as tf
 import tensorflow_datasets as tfds
+from absl import logging
 
 from rhovid.data import augment, records, sampling
 
@@ -113,7 +125,7 @@ class _HostSplit:
     num_examples: int  # in the whole split
     first: int
     num_local: int
-    read: Callable[[tf.Tensor | None, int], tf.data.Dataset]  # (epoch key | None, buffer) -> raw
+    read: Callable[[tf.Tensor | None, int], tf.data.Dataset]  # (epoch key | None, buffer) -> `_records`
     parse: Callable[[tf.Tensor], dict[str, tf.Tensor]]  # raw -> example
 
 
@@ -141,7 +153,7 @@ def _host_split(data_cfg: Any, split: str, process_index: int, process_count: in
             (tf.gather(files, order), tf.gather(skips, order), tf.gather(takes, order))
         )
         d = d.interleave(
-            _plain(lambda f, s, t: tf.data.TFRecordDataset(f, buffer_size=_READ_BUFFER).skip(s).take(t)),
+            _plain(_records),
             cycle_length=1 if key is None else min(len(files), 16),
             block_length=1,
             num_parallel_calls=tf.data.AUTOTUNE,
@@ -155,6 +167,23 @@ def _host_split(data_cfg: Any, split: str, process_index: int, process_count: in
         return d
 
     return _HostSplit(n, lo, hi - lo, read, parse)
+
+
+def _records(file: tf.Tensor, skip: tf.Tensor, take: tf.Tensor) -> tf.data.Dataset:
+    """Records [skip, skip + take) of one TFRecord file: dict(file, index=int64, record=string).
+
+    Exactly `take` elements, whatever the file holds. TFRecordDataset stops at the first record it
+    cannot read (a DataLossError: bad checksum, or a file cut short; or a missing file), and
+    `ignore_errors` turns that into the end of the file; the records read before it are kept, and
+    every index from it on comes out with an empty `record`, which `_decode_or_skip` reports.
+    """
+    good = tf.data.TFRecordDataset(file, buffer_size=_READ_BUFFER).skip(skip).take(take)
+    padded = good.ignore_errors(log_warning=True).concatenate(tf.data.Dataset.from_tensors(b"").repeat())
+    return tf.data.Dataset.zip({
+        "file": tf.data.Dataset.from_tensors(file).repeat(),
+        "index": tf.data.Dataset.range(skip, skip + take),  # ends the zip after `take` elements
+        "record": padded,
+    })
 
 
 def _example_parser(features: tfds.features.FeaturesDict) -> Callable[[tf.Tensor], dict[str, tf.Tensor]]:
@@ -328,14 +357,91 @@ class Source:
       dataset: the batched tf.data pipeline (dicts of tensors).
       num_examples: videos in the whole split (all processes): steps per epoch = this / batch.
       num_batches: batches per pass for evaluation sources; None for endless streams.
+      skips: what a training stream dropped (None for evaluation sources, which fail instead).
     """
 
     dataset: tf.data.Dataset
     num_examples: int
     num_batches: int | None = None
+    skips: SkipReport | None = None
 
     def __iter__(self) -> Iterator[dict[str, Any]]:
         return iter(self.dataset.as_numpy_iterator())
+
+    @property
+    def skipped_records(self) -> int | None:
+        """Broken records this process's stream has dropped so far (read ahead of training)."""
+        return None if self.skips is None else self.skips.count
+
+
+class SkipReport:
+    """Counts and logs the records a training stream drops; fails when nothing is readable.
+
+    `keep` is the stream's filter predicate. It lets good elements through; for a broken one it
+    logs a warning naming the shard file, the record and why (the first, second, fourth, eighth...
+    of each file, so that a shard cut in half does not flood the log every epoch) and adds one to
+    `count`. Without a guard a stream whose every record is broken would spin forever looking for
+    a good one, so `max_in_a_row` broken records in a row raise an InvalidArgumentError instead.
+    """
+
+    def __init__(self, max_in_a_row: int, what: str):
+        self.count = 0  # records dropped so far by this source's iterators (from tf.data's threads)
+        self.max_in_a_row, self.what = max_in_a_row, what
+        self._per_file: dict[str, int] = {}
+        self._in_a_row = tf.Variable(0, dtype=tf.int64, trainable=False)
+
+    def keep(self, out: Any, ok: tf.Tensor, meta: dict[str, tf.Tensor]) -> tf.Tensor:
+        """True for a good element; for a broken one False, after counting and logging it."""
+
+        def good():
+            with tf.control_dependencies([self._in_a_row.assign(0)]):
+                return tf.constant(True)
+
+        def broken():
+            check = tf.debugging.Assert(self._in_a_row.assign_add(1) < self.max_in_a_row, [
+                f"{self.max_in_a_row} records in a row of {self.what} could not be read or decoded "
+                "(see the warnings above); the dataset looks broken: prepare it again."])
+            with tf.control_dependencies([check]):
+                logged = tf.py_function(self._log, [meta["file"], meta["index"], meta["unreadable"]], tf.bool)
+            return tf.reshape(logged, [])
+
+        return tf.cond(ok, good, broken)
+
+    def _log(self, file: tf.Tensor, index: tf.Tensor, unreadable: tf.Tensor) -> bool:
+        self.count += 1
+        name = file.numpy().decode()
+        n = self._per_file[name] = self._per_file.get(name, 0) + 1
+        if n & (n - 1) == 0:  # 1, 2, 4, 8, ...
+            why = ("unreadable: the shard is corrupt or cut short at or before it, and TFRecord cannot "
+                   "resynchronise, so the rest of the shard is skipped too" if unreadable else
+                   "it does not parse as an example, or a sampled frame is not a valid JPEG")
+            logging.warning("Skipped record %d of %s: %s (skipped so far: %d in this file, %d in all).",
+                            int(index), name, why, n, self.count)
+        return False
+
+
+def _decode_or_skip(ds: tf.data.Dataset, fn: Callable, parallel: int, skips: SkipReport) -> tf.data.Dataset:
+    """`ds.map(fn)` over (position, `_records` element) pairs, without the broken records.
+
+    A tf.data function has no try/except, but `ignore_errors` drops an element whose computation
+    raises: applied to a one-element dataset per record, it turns a record that does not parse or
+    a frame that does not decode (and the empty placeholder of an unreadable one) into a fallback
+    element, which `skips.keep` counts, logs and filters out. Every inner dataset yields exactly one
+    element, so the deterministic interleave keeps the input order (as `map` would).
+    """
+
+    def attempt(p, raw):
+        readable = tf.strings.length(raw["record"]) > 0
+        meta = {"file": raw["file"], "index": raw["index"], "unreadable": tf.logical_not(readable)}
+        one = tf.data.Dataset.from_tensors(p).filter(_plain(lambda _: readable))
+        done = one.map(_plain(lambda q: fn(q, raw["record"]))).ignore_errors()
+        fallback = tf.nest.map_structure(lambda spec: tf.zeros(spec.shape, spec.dtype), done.element_spec)
+        done = done.map(_plain(lambda out: (out, tf.constant(True, tf.bool), meta)))
+        return done.concatenate(tf.data.Dataset.from_tensors((fallback, tf.constant(False, tf.bool), meta))).take(1)
+
+    ds = ds.interleave(_plain(attempt), cycle_length=parallel, block_length=1, num_parallel_calls=parallel,
+                       deterministic=True)
+    return ds.filter(_plain(skips.keep)).map(_plain(lambda out, ok, meta: out))
 
 
 PretrainSource = Source
@@ -378,13 +484,15 @@ def _stream(
     if num_steps is not None:
         raw = raw.take(num_steps * local)
     ds = tf.data.Dataset.zip(tf.data.Dataset.range(start, _FOREVER), raw)
-    ds = ds.map(
-        _plain(lambda p, r: fn(sampling.fold_in(sampling.fold_in(base, 2), p), part.parse(r))),
-        num_parallel_calls=_parallel(data_cfg),
-        deterministic=True,
+    # Between two good records there are at most 2·(num_local − 1) broken ones (end of one epoch,
+    # start of the next): more in a row means nothing is readable.
+    skips = SkipReport(2 * part.num_local, f"{data_cfg.name}/{split}")
+    ds = _decode_or_skip(
+        ds, lambda p, r: fn(sampling.fold_in(sampling.fold_in(base, 2), p), part.parse(r)),
+        _parallel(data_cfg), skips,
     )
     ds = ds.batch(local, drop_remainder=True).prefetch(tf.data.AUTOTUNE)
-    return Source(ds.with_options(_options()), part.num_examples)
+    return Source(ds.with_options(_options()), part.num_examples, skips=skips)
 
 
 def make_pretrain_source(
@@ -476,7 +584,11 @@ def make_eval_source(
     keys = tuple(label_keys) if label_keys else (data_cfg.label_key,)
 
     def fn(index, raw):
-        ex = part.parse(raw)
+        readable = tf.debugging.Assert(tf.strings.length(raw["record"]) > 0, [
+            "Unreadable record (the shard is corrupt or truncated there): record", raw["index"], "of",
+            raw["file"]])
+        with tf.control_dependencies([readable]):
+            ex = part.parse(tf.identity(raw["record"]))
         strings = ex[records.VIDEO]
         indices = sampling.uniform_clips(
             ex[records.NUM_FRAMES], ex[records.FPS], num_clips=num_clips, clip_len=t_len,

@@ -195,7 +195,7 @@ def train_loop(state: TrainState, step_fn: StepFn, config: ml_collections.Config
         config.data, config.data.train_split, global_batch_size=config.batch_size,
         seed=config.seed, start_step=start, process_index=jax.process_index(),
         process_count=jax.process_count(), color=color)
-    writer = writers.Writer(workdir)
+    writer = writers.Writer(workdir, resume_step=start)  # drops lines a killed run logged after it
     progress = writers.Progress(total_steps, config.batch_size, start)
     batches = iter(source)
     for step in range(start + 1, total_steps + 1):
