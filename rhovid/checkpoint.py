@@ -53,6 +53,11 @@ def _abstract(tree: Any) -> Any:
     return jax.tree.map(ocp.utils.to_shape_dtype_struct, tree)
 
 
+# What a failed write raises through orbax: OSError from Python file I/O, ValueError from
+# tensorstore's writers (e.g. "RESOURCE_EXHAUSTED: ... No space left on device").
+SAVE_ERRORS = (OSError, ValueError)
+
+
 class Checkpointer:
     """Saves every `every_steps` steps, keeps the newest `keep`, restores the latest."""
 
@@ -64,6 +69,7 @@ class Checkpointer:
             cleanup_tmp_directories=True)
         self.manager = ocp.CheckpointManager(self.directory, options=options,
                                              item_names=("model", "train"))
+        self._pending: tuple[int, int | None] | None = None  # (step, previous step) of a save in flight
 
     @property
     def latest_step(self) -> int | None:
@@ -75,15 +81,15 @@ class Checkpointer:
             return False
         if step in self.manager.all_steps():
             return False
+        previous = self.latest_step
         try:
+            self.wait()  # an earlier async save must have landed (or failed) before a new one starts
             self.manager.save(step, args=ocp.args.Composite(
                 model=ocp.args.StandardSave(_model_tree(state)),
                 train=ocp.args.StandardSave(_train_tree(state))), force=True)
-        except OSError as e:
-            raise OSError(
-                f"Saving checkpoint {step} to {self.directory} failed ({e}); the previous "
-                f"checkpoint ({self.latest_step}) is intact. Free disk space and restart: the run "
-                "resumes from it.") from e
+        except SAVE_ERRORS as e:
+            raise self._save_failed(step, previous, e) from e
+        self._pending = (step, previous)
         return True
 
     def restore(self, state: TrainState, step: int | None = None) -> TrainState:
@@ -95,12 +101,32 @@ class Checkpointer:
         return dataclasses.replace(state, **restored["model"], **restored["train"])
 
     def wait(self) -> None:
-        """Blocks until pending async saves are on disk."""
-        self.manager.wait_until_finished()
+        """Blocks until pending async saves are on disk; a failed one raises `_save_failed`'s error."""
+        pending, self._pending = self._pending, None
+        try:
+            self.manager.wait_until_finished()
+        except SAVE_ERRORS as e:
+            if pending is None:
+                raise
+            raise self._save_failed(*pending, e) from e
 
     def close(self) -> None:
-        self.manager.wait_until_finished()
-        self.manager.close()
+        try:
+            self.wait()
+        finally:
+            self.manager.close()
+
+    def _save_failed(self, step: int, previous: int | None, error: Exception) -> OSError:
+        """The error a failed save raises: what failed, why, and that the previous step is intact.
+
+        Orbax writes a step into a temporary directory and renames it only once complete, so a
+        save that fails (a full disk shows up as OSError ENOSPC, or as tensorstore's
+        RESOURCE_EXHAUSTED ValueError from the async writer) leaves the previous step untouched.
+        """
+        return OSError(
+            f"Saving checkpoint {step} to {self.directory} failed ({type(error).__name__}: {error}); the "
+            f"previous checkpoint ({previous}) is intact. Free disk space and restart: the run resumes "
+            "from it.")
 
 
 # ---------------------------------------------------------------------------------------------
