@@ -187,7 +187,7 @@ def test_the_labels_are_in_the_videos(probe_set):
     # Motion: the true trajectory's speed gives the class (0.4, 1.2, 3.6 px per frame at 64 px),
     # while its heading changes during the video (it is not a per-video constant). The digit
     # bounces off the edges: its centre stays half a digit away from them, so it is never cut.
-    digit_size = 24 * size // 64
+    digit_size = demo.DEFAULT_CONFIG.digit_size * size // 64
     for split in ("train", "test"):
         for info in infos[split]:
             assert np.all(info["centre"] >= digit_size / 2) and np.all(info["centre"] <= size - digit_size / 2)
@@ -222,7 +222,7 @@ def test_noise_is_fresh_every_frame(probe_set):
     assert np.abs(np.mean(correlations)) < 0.1, np.mean(correlations)
     # The residual of grey per-pixel noise of std s is s * sqrt(1 + 4/16): check that the noise
     # is really there, not only the blur.
-    expected = 0.05 * np.sqrt(1.25)
+    expected = demo.DEFAULT_CONFIG.nuisance * 0.05 * np.sqrt(1.25)
     assert 0.7 * expected < np.median(stds) < 1.6 * expected, np.median(stds)
 
 
