@@ -71,6 +71,16 @@ def machine_info() -> dict[str, Any]:
     }
 
 
+
+def announce_machine() -> dict[str, Any]:
+    """Cold-compile setup shared by the step benchmarks: disables JAX's persistent compilation
+    cache (so compile times are real), prints one line about the machine, returns `machine_info()`."""
+    jax.config.update("jax_enable_compilation_cache", False)
+    info = machine_info()
+    print(f"machine: {info['cpu']}, {info['cpu_count']} cores, load {info['load_average_at_start']}, "
+          f"backend {info['backend']} ({info['device_kind']})", flush=True)
+    return info
+
 def write_json(path: str, payload: dict[str, Any]) -> None:
     """Writes `payload` (with the load at the end of the run added) as indented JSON."""
     payload = dict(payload)

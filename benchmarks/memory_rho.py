@@ -133,10 +133,7 @@ def _format(r: dict, plain: dict | None) -> str:
 
 def main(argv):
     del argv
-    jax.config.update("jax_enable_compilation_cache", False)
-    info = common.machine_info()
-    print(f"machine: {info['cpu']}, {info['cpu_count']} cores, load {info['load_average_at_start']}, "
-          f"backend {info['backend']} ({info['device_kind']})", flush=True)
+    info = common.announce_machine()
     mesh = sharding.make_mesh(jax.devices()[:1])
     rows, lines = [], []
     for method in FLAGS.methods:

@@ -89,10 +89,7 @@ def run_case(method: str, size: str) -> dict:
 
 def main(argv):
     del argv
-    jax.config.update("jax_enable_compilation_cache", False)
-    info = common.machine_info()
-    print(f"machine: {info['cpu']}, {info['cpu_count']} cores, load {info['load_average_at_start']}, "
-          f"backend {info['backend']} ({info['device_kind']})", flush=True)
+    info = common.announce_machine()
     rows = []
     for size in FLAGS.sizes:
         for method in FLAGS.methods:
