@@ -2,13 +2,14 @@ r"""The paper's Table 2 at demo scale: linear-probe accuracy of each method for 
 
     python benchmarks/rho_ablation.py                                   # 4 methods × 3 ρ: ~2 h on 2 cores
     python benchmarks/rho_ablation.py --methods=moco,byol --rhos=1,2    # a subset
-    python benchmarks/rho_ablation.py --epochs=6                        # shorter runs
+    python benchmarks/rho_ablation.py --steps=500                       # shorter runs
 
 Each (method, ρ) cell is the full demo (`rhovid.demo.run`, i.e. `python -m rhovid.main
 --config=configs/<method>.py:demo,rho=N`): pretraining on the moving-digits dataset, then the
 fast linear probe and kNN on frozen features, for the digit (appearance) and the motion (speed)
-label. Every run sees the same number of *videos* (epochs × 1800), so a larger ρ sees more clips
-per video, as in the paper (its Table 2 holds epochs fixed). The random-init network's row is
+label. Every run takes the same number of steps of 64 videos, so it sees the same number of
+*videos* and a larger ρ sees more clips per video, as in the paper (its Table 2 holds epochs
+fixed). The random-init network's row is
 the same for every cell (same seed) and printed once.
 
 What to look for (paper, K400 linear probe): ρ = 2 beats ρ = 1 by 4–8 points for every method,
@@ -38,7 +39,7 @@ METHODS = ("simclr", "moco", "byol", "swav")  # what configs/{simclr,mocov,byol,
 
 flags.DEFINE_list("methods", list(METHODS), "Methods (simclr, moco, byol, swav).")
 flags.DEFINE_list("rhos", ["1", "2", "3"], "Values of ρ.")
-flags.DEFINE_float("epochs", None, "Pretraining epochs per cell (default: the demo preset's).")
+flags.DEFINE_integer("steps", None, "Pretraining steps per cell (default: the demo preset's).")
 flags.DEFINE_string("workdir", "/tmp/rhovid-rho-ablation", "One sub-directory per cell.")
 flags.DEFINE_string("out", os.path.join(common.RESULTS_DIR, "rho_ablation.json"), "JSON output.")
 FLAGS = flags.FLAGS
@@ -52,9 +53,9 @@ def run_cell(method: str, rho: int) -> dict:
         with open(done) as f:
             return json.load(f)
     config = config_lib.apply_presets(config_lib.base_config(method), f"demo,rho={rho}")
-    if FLAGS.epochs:
+    if FLAGS.steps:
         with config.unlocked():
-            config.num_epochs = FLAGS.epochs
+            config.num_steps = FLAGS.steps
     logging.info("ρ ablation: %s ρ=%d in %s", method, rho, workdir)
     return demo.run(config, workdir)
 
@@ -87,7 +88,7 @@ def main(argv):
     table = render(rows)
     print(table)  # noqa: T201
     common.write_json(FLAGS.out, {"benchmark": "rho_ablation", "command": " ".join(sys.argv), "machine": info,
-                                  "epochs": FLAGS.epochs, "rows": rows, "table": table})
+                                  "steps": FLAGS.steps, "rows": rows, "table": table})
     print(f"wrote {FLAGS.out}")  # noqa: T201
 
 

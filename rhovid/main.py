@@ -50,14 +50,16 @@ def main(argv):
                  jax.devices()[0].platform)
     config, workdir = _CONFIG.value, _WORKDIR.value
     task = config.task
-    if task == "pretrain":
-        from rhovid import train  # noqa: PLC0415
+    if task in ("pretrain", "demo"):
+        from rhovid import demo, train  # noqa: PLC0415
 
-        train.train_and_evaluate(config, workdir)
-    elif task == "demo":
-        from rhovid import demo  # noqa: PLC0415
-
-        demo.run(config, workdir)
+        try:
+            if task == "pretrain":
+                train.train_and_evaluate(config, workdir)
+            else:
+                demo.run(config, workdir)
+        except train.Preempted as stopped:  # SIGTERM: checkpoint saved, exit 0 (not a failure)
+            logging.warning("%s", stopped)
     elif task in ("linear", "finetune", "knn"):
         import importlib  # noqa: PLC0415
 

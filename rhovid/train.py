@@ -77,8 +77,16 @@ def resolve_bn_group_size(config: ml_collections.ConfigDict, num_devices: int) -
     return config.batch_size * sources.num_views(config.data) // num_devices
 
 
+class Preempted(Exception):
+    """Training stopped early on SIGTERM after saving a checkpoint (a clean exit, not a failure)."""
+
+
 def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[str, float]:
-    """Pretrains `config` in `workdir` (resuming if it holds a checkpoint); returns last metrics."""
+    """Pretrains `config` in `workdir` (resuming if it holds a checkpoint); returns last metrics.
+
+    Raises `Preempted` when SIGTERM stopped it early (after the checkpoint is saved), so that a
+    caller such as the demo does not go on to evaluate a half-trained network.
+    """
     mesh = sharding.make_mesh()
     config_lib.validate(config, mesh.devices.size)
     checkpoint.check_compatible(config, workdir)
@@ -164,4 +172,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
     finally:
         ckpt.close()  # waits for async saves: a failure still leaves the last good step on disk
         writer.close()
+    if preemption.requested:
+        raise Preempted(f"Stopped by SIGTERM at step {int(state.step)} of {total_steps}; the checkpoint "
+                        f"is saved: rerun the same command (same --workdir) to resume.")
     return last

@@ -111,6 +111,7 @@ def test_sigterm_saves_and_resume_reproduces_the_uninterrupted_run(tmp_path):
         time.sleep(0.05)
     victim.send_signal(signal.SIGTERM)
     assert victim.wait(timeout=300) == 0
+    assert "Stopped by SIGTERM at step" in victim.stderr.read()  # says so, and how to resume
     stopped_at = max(int(s) for s in os.listdir(broken / "checkpoints") if s.isdigit())
     assert 3 <= stopped_at < steps
     resumed = _cli(broken, steps)
