@@ -3,6 +3,7 @@ r"""The paper's Table 2 at demo scale: linear-probe accuracy of each method for 
     python benchmarks/rho_ablation.py                                   # 4 methods × 3 ρ: ~2 h on 2 cores
     python benchmarks/rho_ablation.py --methods=moco,byol --rhos=1,2    # a subset
     python benchmarks/rho_ablation.py --steps=500                       # shorter runs
+    python benchmarks/rho_ablation.py --finished_only                   # gather finished cells only
 
 Each (method, ρ) cell is the full demo (`rhovid.demo.run`, i.e. `python -m rhovid.main
 --config=configs/<method>.py:demo,rho=N`): pretraining on the moving-digits dataset, then the
@@ -41,17 +42,22 @@ flags.DEFINE_list("methods", list(METHODS), "Methods (simclr, moco, byol, swav).
 flags.DEFINE_list("rhos", ["1", "2", "3"], "Values of ρ.")
 flags.DEFINE_integer("steps", None, "Pretraining steps per cell (default: the demo preset's).")
 flags.DEFINE_string("workdir", "/tmp/rhovid-rho-ablation", "One sub-directory per cell.")
+flags.DEFINE_bool("finished_only", False, "Only gather the cells whose results.json exists (train none).")
 flags.DEFINE_string("out", os.path.join(common.RESULTS_DIR, "rho_ablation.json"), "JSON output.")
 FLAGS = flags.FLAGS
 
 
-def run_cell(method: str, rho: int) -> dict:
-    """The demo for one (method, ρ), reusing a finished cell's results.json."""
+def run_cell(method: str, rho: int) -> dict | None:
+    """The demo for one (method, ρ), reusing a finished cell's results.json (None: not run and
+    --finished_only)."""
     workdir = os.path.join(FLAGS.workdir, f"{method}_rho{rho}")
     done = os.path.join(workdir, "results.json")
     if os.path.exists(done):
         with open(done) as f:
             return json.load(f)
+    if FLAGS.finished_only:
+        logging.warning("ρ ablation: %s ρ=%d has no results in %s; left out.", method, rho, workdir)
+        return None
     config = config_lib.apply_presets(config_lib.base_config(method), f"demo,rho={rho}")
     if FLAGS.steps:
         with config.unlocked():
@@ -82,6 +88,8 @@ def main(argv):
         for rho in map(int, FLAGS.rhos):
             start = time.time()
             row = run_cell(method, rho)
+            if row is None:
+                continue
             rows.append(row)
             logging.info("%s ρ=%d done in %.0f s", method, rho, time.time() - start)
             print(render(rows), flush=True)  # noqa: T201 (progress: the table so far)

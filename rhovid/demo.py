@@ -102,6 +102,16 @@ def demo_preset(c: ml_collections.ConfigDict) -> None:
     c.eval.knn_k = 20
 
 
+def fit_queue_to_views(c: ml_collections.ConfigDict) -> None:
+    """Rounds the demo's MoCo queue to whole steps of keys (batch × views), for any ρ.
+
+    The queue is filled a step's keys at a time, so its size must be a multiple of them: 512 is
+    4 steps at ρ = 1, 2 or 4 (128 or 256 keys), and becomes 576 (3 steps of 192) at ρ = 3.
+    """
+    keys_per_step = c.batch_size * max(int(c.data.rho), 2)
+    c.objective.queue_size = max(1, round(c.objective.queue_size / keys_per_step)) * keys_per_step
+
+
 def _features(config, variables, model, mesh, split: str) -> tuple[np.ndarray, dict[str, np.ndarray]]:
     """View-averaged backbone features [N, D] and both labels [N] of one split."""
     from rhovid.data import pipeline  # noqa: PLC0415

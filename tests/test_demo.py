@@ -34,3 +34,19 @@ def test_demo_produces_the_results_table(tmp_path, capsys):
     assert row["ssl"] == saved["ssl"]
     knn_rows = [json.loads(line) for line in open(tmp_path / "run" / "metrics.jsonl") if "knn/top1" in line]
     assert knn_rows and 0.0 <= knn_rows[0]["knn/top1"] <= 1.0
+
+
+def test_moco_demo_queue_holds_whole_steps_of_keys_for_any_rho():
+    """`configs/mocov.py:demo,rho=N` builds for every ρ (the queue was 512 for all, which is not
+    a whole number of ρ = 3 steps: 64 videos × 3 keys), and in either preset order."""
+    import jax  # noqa: PLC0415
+
+    from rhovid.data.sources import num_views  # noqa: PLC0415
+    from rhovid.methods import build_objective  # noqa: PLC0415
+
+    for presets in ("demo,rho=1", "demo,rho=2", "demo,rho=3", "rho=3,demo", "demo,rho=4", "demo,rho=5"):
+        c = config_lib.apply_presets(config_lib.base_config("moco"), presets)
+        views = num_views(c.data)
+        state = build_objective(c).init_state(jax.random.key(0), c.model.embed_dim, views, c.batch_size)
+        steps_of_keys = state["queue"].shape[0] / (c.batch_size * views)
+        assert steps_of_keys == int(steps_of_keys) and 2 <= steps_of_keys <= 5, (presets, steps_of_keys)
