@@ -165,7 +165,7 @@ def apply_presets(c: ml_collections.ConfigDict, arg: str | None) -> ml_collectio
             demo_preset(c)
         else:
             raise ValueError(f"Unknown config preset {item!r}; known: tiny, demo, rho=N, steps=N.")
-    if c.task == "demo":
+    if c.task == "demo" and c.method == "moco":
         from rhovid.demo import fit_queue_to_views  # noqa: PLC0415
 
         fit_queue_to_views(c)  # after `rho=N`, whichever order the presets came in
