@@ -108,7 +108,7 @@ def fit_queue_to_views(c: ml_collections.ConfigDict) -> None:
     The queue is filled a step's keys at a time, so its size must be a multiple of them: 512 is
     4 steps at ρ = 1, 2 or 4 (128 or 256 keys), and becomes 576 (3 steps of 192) at ρ = 3.
     """
-    keys_per_step = c.batch_size * max(int(c.data.rho), 2)
+    keys_per_step = c.batch_size * sources.num_views(c.data)
     c.objective.queue_size = max(1, round(c.objective.queue_size / keys_per_step)) * keys_per_step
 
 

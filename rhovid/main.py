@@ -51,12 +51,14 @@ def main(argv):
     config, workdir = _CONFIG.value, _WORKDIR.value
     task = config.task
     if task in ("pretrain", "demo"):
-        from rhovid import demo, train  # noqa: PLC0415
+        from rhovid import train  # noqa: PLC0415
 
         try:
             if task == "pretrain":
                 train.train_and_evaluate(config, workdir)
             else:
+                from rhovid import demo  # noqa: PLC0415
+
                 demo.run(config, workdir)
         except train.Preempted as stopped:  # SIGTERM: checkpoint saved, exit 0 (not a failure)
             logging.warning("%s", stopped)
