@@ -25,7 +25,7 @@ import ml_collections
 import numpy as np
 
 from rhovid import config as config_lib
-from rhovid import optim, sharding
+from rhovid import optim, presets, sharding
 from rhovid.methods import build_objective
 from rhovid.models.network import build_network
 from rhovid.state import create_train_state
@@ -111,9 +111,9 @@ def bench_config(
     """
     c = config_lib.base_config(method)
     if size == "tiny":
-        c = config_lib.apply_presets(c, "tiny")
+        c = presets.apply(c, "tiny")
     elif size == "r50":
-        c = config_lib.apply_presets(c, "")
+        c = presets.apply(c, "")
         with c.unlocked():
             c.data.name = "synthetic"
     else:

@@ -6,7 +6,7 @@ same network, and rhovid's ResNet3D, at random initialisation (logistic regressi
 features). The motion label should be learnable from a clip but not from one frame; the digit
 from either. A random network's probe shows how much of each label is free (no learning needed).
 
-The videos come straight from the generator (`rhovid.data.builders.demo.render_video`), not
+The videos come straight from the generator (`rhovid.data.preparation.builders.demo.render_video`), not
 through TFDS: this checks the task, not the pipeline.
 
     python benchmarks/demo_task_check.py --num_train=900 --num_test=300 --steps=600 \
@@ -40,7 +40,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from rhovid.data.builders import demo
+from rhovid.data.preparation.builders import demo
 from rhovid.models import resnet3d
 
 _NUM_TRAIN = flags.DEFINE_integer("num_train", 900, "Training videos (multiple of 30).")

@@ -7,7 +7,7 @@ keyframe interval of 250), at 8×8, 224², ρ = 2 and 4, one thread each, every 
 fresh process of its own (a run can slow down the next one in the same process):
 
 * rhovid: the videos stored once as TFDS records of JPEG frames (tests/dataset_fixtures.py), read by
-  `rhovid.data.pipeline.make_pretrain_source` (aug+ recipe: inception crop, flip; colour jitter,
+  `rhovid.data.reading.streams.make_pretrain_source` (aug+ recipe: inception crop, flip; colour jitter,
   grayscale, blur on the host, or left to the device with `color_on_device`).
 * naive (PySlowFast's `pyav_decode`, one container opened per video): per clip, seek to the
   keyframe before the clip, decode every frame to the clip's end, convert the span's frames to RGB
@@ -49,7 +49,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 import dataset_fixtures  # noqa: E402  (the records writer used by the tests)
 
 from rhovid import config as config_lib  # noqa: E402
-from rhovid.data import augment, pipeline, sampling  # noqa: E402
+from rhovid.data.reading import augment, frames, sampling, streams  # noqa: E402
 
 flags.DEFINE_integer("num_videos", 12, "Source videos to generate.")
 flags.DEFINE_float("seconds", 10.0, "Length of each video.")
@@ -142,8 +142,8 @@ def measure_rhovid(data_dir: str, rho: int, on_device: bool) -> dict:
     cfg = data_config(data_dir, rho, on_device)
     warm, size = 2, FLAGS.window_batches
     steps = warm + FLAGS.windows * size
-    with pipeline.count_decodes() as count:
-        src = pipeline.make_pretrain_source(cfg, global_batch_size=FLAGS.batch, seed=0, num_steps=steps)
+    with frames.count_decodes() as count:
+        src = streams.make_pretrain_source(cfg, global_batch_size=FLAGS.batch, seed=0, num_steps=steps)
     it = iter(single_threaded(src.dataset).as_numpy_iterator())
     for _ in range(warm):  # tracing, graph optimisation and autotuning are not timed
         next(it)
@@ -231,7 +231,7 @@ def measure_device_color(num_clips: int = 8) -> dict:
     """ms per clip of `device_augment.color_augment` (jitted) on this machine's JAX backend."""
     import jax  # imported here: only this measurement needs it
 
-    from rhovid.data import device_augment
+    from rhovid.data.reading import device_augment
 
     cfg = config_lib.base_config("byol").data
     fn = jax.jit(lambda r, x: device_augment.color_augment(r, x, cfg))

@@ -34,7 +34,7 @@ import common
 from absl import app, flags, logging
 
 from rhovid import config as config_lib
-from rhovid import demo
+from rhovid import demo, presets
 
 METHODS = ("simclr", "moco", "byol", "swav")  # what configs/{simclr,mocov,byol,swav}.py build
 
@@ -58,7 +58,7 @@ def run_cell(method: str, rho: int) -> dict | None:
     if FLAGS.finished_only:
         logging.warning("ρ ablation: %s ρ=%d has no results in %s; left out.", method, rho, workdir)
         return None
-    config = config_lib.apply_presets(config_lib.base_config(method), f"demo,rho={rho}")
+    config = presets.apply(config_lib.base_config(method), f"demo,rho={rho}")
     if FLAGS.steps:
         with config.unlocked():
             config.num_steps = FLAGS.steps

@@ -14,8 +14,9 @@ Presets (`:a,b`): tiny, demo, rho=N, steps=N.
 """
 
 from rhovid import config as config_lib
+from rhovid import presets
 
 
 def get_config(arg=None):
     c = config_lib.base_config("moco")
-    return config_lib.apply_presets(c, arg)
+    return presets.apply(c, arg)

@@ -5,9 +5,8 @@ method needs. The schema lives here, in one place, so that `configs/*.py` stay s
 typo on the command line (`--config.optim.base_lr=...`) fails loudly: the returned ConfigDict is
 locked, and setting a key that does not exist raises with the key's name.
 
-Presets are selected by the `:arg` of `--config=configs/byol.py:arg`, a comma-separated list:
-`tiny` (width 8, 4 frames, 32² crops: tests and laptops), `demo` (the embedded demo),
-`rho=N`, `steps=N`.
+Presets (`--config=configs/byol.py:tiny,rho=3`) live in `rhovid.presets`, which edits this schema;
+the schema imports nothing of the application.
 
 Names follow the paper: `rho`, `num_frames`, `frame_stride`, `crop_size`, `temperature`,
 `queue_size`, `num_prototypes`, `momentum_base`.
@@ -147,52 +146,6 @@ def base_config(method: str) -> ml_collections.ConfigDict:
     c.eval = ml_collections.ConfigDict()  # filled by eval configs and the demo
     c.pretrained = ""
     return c
-
-
-def apply_presets(c: ml_collections.ConfigDict, arg: str | None) -> ml_collections.ConfigDict:
-    """Applies the comma-separated presets of `--config=file.py:arg` and locks the config."""
-    for item in filter(None, (arg or "").split(",")):
-        key, _, value = item.partition("=")
-        if key == "tiny":
-            _tiny(c)
-        elif key == "rho":
-            c.data.rho = int(value)
-        elif key == "steps":
-            c.num_steps = int(value)
-        elif key == "demo":
-            from rhovid.demo import demo_preset  # noqa: PLC0415
-
-            demo_preset(c)
-        else:
-            raise ValueError(f"Unknown config preset {item!r}; known: tiny, demo, rho=N, steps=N.")
-    if c.task == "demo" and c.method == "moco":
-        from rhovid.demo import fit_queue_to_views  # noqa: PLC0415
-
-        fit_queue_to_views(c)  # after `rho=N`, whichever order the presets came in
-    c.lock()
-    return c
-
-
-def _tiny(c: ml_collections.ConfigDict) -> None:
-    """Width 8, 4 frames, 32² crops, synthetic data: seconds per step on a laptop CPU."""
-    c.data.name = "synthetic"
-    c.data.num_train_videos = 64
-    c.data.num_frames = 4
-    c.data.frame_stride = 2
-    c.data.crop_size = 32
-    c.model.depth = 14  # one bottleneck per stage: every code path, a fraction of the compile time
-    c.model.width = 8
-    c.model.mlp_dim = 64
-    c.model.embed_dim = 32
-    c.model.predictor_dim = 64
-    c.model.num_prototypes = 16
-    c.objective.queue_size = 128
-    c.objective.freeze_prototypes_epochs = 0.0
-    c.optim.warmup_epochs = 0.0
-    c.batch_size = 16
-    c.num_steps = 3
-    c.log_every_steps = 1
-    c.checkpoint_every_steps = 2
 
 
 def validate(c: ml_collections.ConfigDict, num_devices: int) -> None:

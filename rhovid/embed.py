@@ -8,14 +8,14 @@
 A file goes through the same steps as the evaluation data, so that its features are comparable to
 those of a prepared dataset's clips:
 
-1. decoding (`rhovid.data.decode.decode_video`, as `rhovid.data.prepare` does): frames at
+1. decoding (`rhovid.data.preparation.decode.decode_video`, as `rhovid.data.prepare` does): frames at
    min(source fps, `data.target_fps`), JPEG-stored, with the short side resized once, by default
    to the size evaluation resizes stored frames to (`data.eval_short_side`, scaled by
    crop_size/224);
 2. clips of `data.num_frames` frames, `data.frame_stride` apart (counted at `target_fps`), either
    back to back over the whole video (retrieval within a video) or `num_clips` evenly spaced ones
-   (`rhovid.data.sampling.uniform_clips`, the test views);
-3. the centre crop of `data.crop_size` (`rhovid.data.augment.eval_crop_windows`, one crop);
+   (`rhovid.data.reading.sampling.uniform_clips`, the test views);
+3. the centre crop of `data.crop_size` (`rhovid.data.reading.augment.eval_crop_windows`, one crop);
 4. the backbone in inference mode (BN running statistics) on clips normalised as the train step
    normalises them (`rhovid.eval.features.make_feature_fn`): pooled features [D].
 
@@ -38,13 +38,13 @@ import numpy as np
 
 from rhovid import checkpoint
 from rhovid import config as config_lib
-from rhovid.data import decode
+from rhovid.data.preparation import decode
 from rhovid.eval import features as features_lib
 from rhovid.models.resnet3d import build_backbone
 
 # Config keys the embedder reads from a run's `data` block.
 DATA_KEYS = ("num_frames", "frame_stride", "target_fps", "crop_size", "eval_short_side", "mean", "std")
-_DCT_METHOD = "INTEGER_FAST"  # the JPEG decoder of rhovid.data.pipeline, so stored frames decode alike
+_DCT_METHOD = "INTEGER_FAST"  # the JPEG decoder of rhovid.data.reading.streams, so stored frames decode alike
 
 
 @dataclasses.dataclass
@@ -73,7 +73,7 @@ class SplitFeatures(NamedTuple):
 
 def eval_short_side(data_cfg: Any) -> int:
     """The short side (pixels) evaluation resizes frames to before the centre crop."""
-    from rhovid.data import augment  # noqa: PLC0415 (TensorFlow only when used)
+    from rhovid.data.reading import augment  # noqa: PLC0415 (TensorFlow only when used)
 
     return round(augment.scale_to_crop(data_cfg.eval_short_side, data_cfg.crop_size))
 
@@ -90,7 +90,7 @@ def read_video(path: str, *, max_fps: float, short_side: int) -> tuple[list[byte
       (JPEG-encoded frames, their frame rate).
 
     Raises:
-      rhovid.data.decode.VideoError: a missing, unreadable or frameless file.
+      rhovid.data.preparation.decode.VideoError: a missing, unreadable or frameless file.
     """
     decoded = decode.decode_video(os.fspath(path), decode.DecodeOptions(max_fps=max_fps, short_side=short_side))
     return decoded.frames, decoded.fps
@@ -115,7 +115,7 @@ def clip_indices(
     """
     import tensorflow as tf  # noqa: PLC0415
 
-    from rhovid.data import sampling  # noqa: PLC0415
+    from rhovid.data.reading import sampling  # noqa: PLC0415
 
     t_len = data_cfg.num_frames
     if num_clips is not None:
@@ -143,12 +143,12 @@ def crop_clips(frames: Sequence[bytes] | np.ndarray, indices: np.ndarray, data_c
 
     Returns:
       uint8 [K, T, C, C, 3]: each frame's centre crop of side crop_size·min(H, W)/short_side,
-      resized to C = crop_size (bilinear), exactly as `rhovid.data.pipeline.make_eval_source`
+      resized to C = crop_size (bilinear), exactly as `rhovid.data.reading.streams.make_eval_source`
       with one crop.
     """
     import tensorflow as tf  # noqa: PLC0415
 
-    from rhovid.data import augment  # noqa: PLC0415
+    from rhovid.data.reading import augment  # noqa: PLC0415
 
     size = data_cfg.crop_size
     cache: dict[int, np.ndarray] = {}
@@ -288,11 +288,11 @@ class Embedder:
           data_cfg: read this dataset instead of the run's (`name`, `data_dir`); clip settings
             still come from the run.
         """
-        from rhovid.data import pipeline  # noqa: PLC0415 (TensorFlow only when used)
+        from rhovid.data.reading import streams  # noqa: PLC0415 (TensorFlow only when used)
 
         d = self.data_cfg if data_cfg is None else data_cfg
         keys = tuple(label_keys) if label_keys else (d.label_key,)
-        source = pipeline.make_eval_source(d, split, batch_size=batch_size, num_clips=num_clips,
+        source = streams.make_eval_source(d, split, batch_size=batch_size, num_clips=num_clips,
                                            num_crops=1, label_keys=keys)
         feats, labels = [], {k: [] for k in keys}
         for batch in source:

@@ -1,12 +1,13 @@
 """Command line entry point: `python -m rhovid.main --config=configs/mocov.py[:arg] --workdir=DIR`.
 
 Parses flags, starts JAX's multi-process runtime when launched as one of several processes, and
-dispatches on `config.task`: pretrain | demo | linear | finetune | knn.
+dispatches on `config.task` through the task registry (`rhovid.tasks`).
 """
 
 from __future__ import annotations
 
 import os
+import signal
 
 from absl import app, flags, logging
 from ml_collections import config_flags
@@ -37,7 +38,7 @@ def main(argv):
         raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
     import jax  # noqa: PLC0415 (after absl has parsed XLA-related flags)
 
-    from rhovid.metrics import quiet_libraries  # noqa: PLC0415
+    from rhovid.writers import quiet_libraries  # noqa: PLC0415
 
     quiet_libraries()
 
@@ -49,26 +50,20 @@ def main(argv):
                  jax.process_count(), jax.local_device_count(), jax.device_count(),
                  jax.devices()[0].platform)
     config, workdir = _CONFIG.value, _WORKDIR.value
-    task = config.task
-    if task in ("pretrain", "demo"):
-        from rhovid import train  # noqa: PLC0415
+    from rhovid import loop, tasks  # noqa: PLC0415
 
-        try:
-            if task == "pretrain":
-                train.train_and_evaluate(config, workdir)
-            else:
-                from rhovid import demo  # noqa: PLC0415
+    try:
+        tasks.get(config.task)(config, workdir)
+    except loop.Preempted as stopped:  # SIGTERM: checkpoint saved, exit 0 (not a failure)
+        logging.warning("%s", stopped)
 
-                demo.run(config, workdir)
-        except train.Preempted as stopped:  # SIGTERM: checkpoint saved, exit 0 (not a failure)
-            logging.warning("%s", stopped)
-    elif task in ("linear", "finetune", "knn"):
-        import importlib  # noqa: PLC0415
 
-        importlib.import_module(f"rhovid.eval.{task}").run(config, workdir)
-    else:
-        raise ValueError(f"config.task={task!r}; use pretrain, demo, linear, finetune or knn.")
+def _exit_before_training(signum, frame):
+    """SIGTERM before the training loop has taken over: nothing to save, a clean exit (status 0)."""
+    logging.warning("SIGTERM before training started: nothing to save; exiting.")
+    raise SystemExit(0)
 
 
 if __name__ == "__main__":
+    signal.signal(signal.SIGTERM, _exit_before_training)  # the loop installs its own while it runs
     app.run(main)

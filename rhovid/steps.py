@@ -42,7 +42,7 @@ def preprocess(clips: jax.Array, rng: jax.Array, data_cfg: ml_collections.Config
     """[N, T, H, W, 3] uint8 -> float32 network input, with device-side colour augmentation."""
     if not data_cfg.color_on_device:
         return normalize(clips, data_cfg)
-    from rhovid.data import device_augment  # noqa: PLC0415 (only when configured)
+    from rhovid.data.reading import device_augment  # noqa: PLC0415 (only when configured)
 
     x = device_augment.color_augment(rng, clips.astype(jnp.float32) / 255.0, data_cfg)
     return normalize(x, data_cfg)

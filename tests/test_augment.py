@@ -16,7 +16,7 @@ import tensorflow as tf
 from scipy import ndimage
 
 from rhovid import config
-from rhovid.data import augment, device_augment, sampling
+from rhovid.data.reading import augment, device_augment, sampling
 
 RNG = np.random.default_rng(0)
 jax_apply_color = jax.jit(device_augment.apply_color)

@@ -8,7 +8,8 @@ import sys
 import pytest
 import video_fixtures as vf
 
-from rhovid.data import builders, check, decode
+from rhovid.data import check
+from rhovid.data.preparation import builders, decode
 
 
 @pytest.fixture(scope="module")

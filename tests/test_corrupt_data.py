@@ -15,7 +15,7 @@ import pytest
 import tensorflow as tf
 
 from rhovid import config
-from rhovid.data import pipeline
+from rhovid.data.reading import streams
 
 NUM_VIDEOS, NUM_SHARDS, CROP = 12, 3, 16
 
@@ -104,7 +104,7 @@ def test_corrupt_or_truncated_shard_is_skipped_counted_and_named(data_dir, name,
     assert sorted(set(range(NUM_VIDEOS)) - set(good)) == list(range((damaged + 1) * per_shard - lost,
                                                                     (damaged + 1) * per_shard))
     with caplog.at_level("WARNING"):
-        src = pipeline.make_pretrain_source(data_cfg(data_dir, name), global_batch_size=1, seed=0,
+        src = streams.make_pretrain_source(data_cfg(data_dir, name), global_batch_size=1, seed=0,
                                             num_steps=2 * NUM_VIDEOS)  # two epochs, no exception
         videos = delivered_videos(src)
     # Every good record exactly once per epoch; the broken ones counted each time they come up.
@@ -114,7 +114,7 @@ def test_corrupt_or_truncated_shard_is_skipped_counted_and_named(data_dir, name,
     assert warnings and all(shard(data_dir, name, damaged) in w for w in warnings)
     assert "corrupt or cut short" in warnings[0]
     # Evaluation must see every example: it fails, naming the record and the shard.
-    eval_src = pipeline.make_eval_source(data_cfg(data_dir, name), "train", batch_size=2, num_clips=1,
+    eval_src = streams.make_eval_source(data_cfg(data_dir, name), "train", batch_size=2, num_clips=1,
                                          num_crops=1)
     with pytest.raises(tf.errors.InvalidArgumentError, match=f"Unreadable record.*{name}-train.tfrecord-0000{damaged}"):
         list(eval_src)
@@ -124,7 +124,7 @@ def test_record_that_does_not_parse_or_decode_is_skipped(data_dir, caplog):
     good = sorted(set(range(NUM_VIDEOS)) - {5, 9})
     assert readable_videos(data_dir, "bad_content") == sorted(set(range(NUM_VIDEOS)) - {9})
     with caplog.at_level("WARNING"):
-        src = pipeline.make_pretrain_source(data_cfg(data_dir, "bad_content"), global_batch_size=2, seed=1,
+        src = streams.make_pretrain_source(data_cfg(data_dir, "bad_content"), global_batch_size=2, seed=1,
                                             num_steps=NUM_VIDEOS // 2)  # one epoch of positions
         batches = list(src)
     assert len(batches) == len(good) // 2
@@ -136,7 +136,7 @@ def test_record_that_does_not_parse_or_decode_is_skipped(data_dir, caplog):
 
 
 def test_a_dataset_with_nothing_readable_fails_instead_of_spinning(data_dir):
-    src = pipeline.make_pretrain_source(data_cfg(data_dir, "broken"), global_batch_size=2, seed=0)
+    src = streams.make_pretrain_source(data_cfg(data_dir, "broken"), global_batch_size=2, seed=0)
     with pytest.raises(tf.errors.InvalidArgumentError, match="8 records in a row of broken/train"):
         next(iter(src))
 

@@ -4,8 +4,8 @@ import json
 import math
 
 from rhovid import config as config_lib
-from rhovid import demo
-from rhovid.data.builders import demo as demo_data
+from rhovid import demo, presets
+from rhovid.data.preparation.builders import demo as demo_data
 
 SIZES = dict(num_train=60, num_test=30, num_frames=16)
 
@@ -13,7 +13,7 @@ SIZES = dict(num_train=60, num_test=30, num_frames=16)
 def test_demo_produces_the_results_table(tmp_path, capsys):
     data_dir = str(tmp_path / "data")
     demo_data.ensure_demo_dataset(data_dir, **SIZES)
-    c = config_lib.apply_presets(config_lib.base_config("simclr"), "demo,steps=3")
+    c = presets.apply(config_lib.base_config("simclr"), "demo,steps=3")
     with c.unlocked():
         c.data.name = demo_data.dataset_name(**SIZES)
         c.data.data_dir = data_dir
@@ -36,17 +36,17 @@ def test_demo_produces_the_results_table(tmp_path, capsys):
     assert knn_rows and 0.0 <= knn_rows[0]["knn/top1"] <= 1.0
 
 
-def test_moco_demo_queue_holds_whole_steps_of_keys_for_any_rho():
-    """`configs/mocov.py:demo,rho=N` builds for every ρ (the queue was 512 for all, which is not
-    a whole number of ρ = 3 steps: 64 videos × 3 keys), and in either preset order."""
+def test_moco_demo_state_builds_for_any_rho():
+    """`configs/mocov.py:demo,rho=N` builds for every ρ, in either preset order: the queue is a ring
+    buffer, so 512 keys need not be a whole number of steps (ρ = 3: 64 videos × 3 keys a step)."""
     import jax  # noqa: PLC0415
 
-    from rhovid.data.sources import num_views  # noqa: PLC0415
+    from rhovid.data.reading.sources import num_views  # noqa: PLC0415
     from rhovid.methods import build_objective  # noqa: PLC0415
 
-    for presets in ("demo,rho=1", "demo,rho=2", "demo,rho=3", "rho=3,demo", "demo,rho=4", "demo,rho=5"):
-        c = config_lib.apply_presets(config_lib.base_config("moco"), presets)
+    for arg in ("demo,rho=1", "demo,rho=2", "demo,rho=3", "rho=3,demo", "demo,rho=4", "demo,rho=5"):
+        c = presets.apply(config_lib.base_config("moco"), arg)
         views = num_views(c.data)
+        assert c.data.rho == int(arg.split("rho=")[1].split(",")[0]) and c.task == "demo"
         state = build_objective(c).init_state(jax.random.key(0), c.model.embed_dim, views, c.batch_size)
-        steps_of_keys = state["queue"].shape[0] / (c.batch_size * views)
-        assert steps_of_keys == int(steps_of_keys) and 2 <= steps_of_keys <= 5, (presets, steps_of_keys)
+        assert state["queue"].shape == (c.objective.queue_size, c.model.embed_dim), arg

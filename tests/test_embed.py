@@ -20,10 +20,11 @@ import numpy as np
 import pytest
 import tensorflow_datasets as tfds
 
-from rhovid import checkpoint, embed
+from rhovid import checkpoint, embed, presets
 from rhovid import config as config_lib
-from rhovid.data import pipeline, records
-from rhovid.data.builders import demo as demo_data
+from rhovid.data import records
+from rhovid.data.preparation.builders import demo as demo_data
+from rhovid.data.reading import streams
 
 
 def _random_variables(model, clip_shape, seed=0):
@@ -46,7 +47,7 @@ def _random_variables(model, clip_shape, seed=0):
 
 @pytest.fixture(scope="module")
 def embedder():
-    c = config_lib.apply_presets(config_lib.base_config("simclr"), "demo")
+    c = presets.apply(config_lib.base_config("simclr"), "demo")
     d = c.data
     model = embed.build_backbone(c.model)
     return embed.Embedder(c.model, d, _random_variables(model, (d.num_frames, d.crop_size, d.crop_size, 3)))
@@ -70,7 +71,7 @@ def test_identical_clips_match_and_reversed_clips_differ(embedder, video):
 
 
 def test_clip_indices_placement():
-    d = config_lib.apply_presets(config_lib.base_config("simclr"), "demo").data  # T=4, stride 2 at 10 fps
+    d = presets.apply(config_lib.base_config("simclr"), "demo").data  # T=4, stride 2 at 10 fps
     back_to_back = embed.clip_indices(48, 10.0, d)
     np.testing.assert_array_equal(back_to_back, np.arange(48).reshape(6, 8)[:, ::2])
     hop = embed.clip_indices(48, 10.0, d, hop_s=0.4)  # 4 frames apart: 11 overlapping clips
@@ -108,7 +109,7 @@ def test_clips_match_the_evaluation_reader(embedder, tmp_path):
     d = embedder.data_cfg.copy_and_resolve_references()
     with d.unlocked():
         d.name, d.data_dir = demo_data.dataset_name(**sizes), data_dir
-    reader = next(iter(pipeline.make_eval_source(d, "test", batch_size=2, num_clips=3, num_crops=1)))
+    reader = next(iter(streams.make_eval_source(d, "test", batch_size=2, num_clips=3, num_crops=1)))
     stored = tfds.builder_from_directory(path).as_dataset(
         split="test", decoders={records.VIDEO: tfds.decode.SkipDecoding()})
     assert list(reader["index"]) == [0, 1] and reader["clips"].shape[:2] == (2, 3)
@@ -128,7 +129,7 @@ def test_similarity_and_neighbours():
 
 
 def test_load_reads_a_workdir_and_fills_keys_it_predates(embedder, video, tmp_path):
-    c = config_lib.apply_presets(config_lib.base_config("simclr"), "demo")
+    c = presets.apply(config_lib.base_config("simclr"), "demo")
     with c.unlocked():
         del c.model["matmul_forms"]  # a run saved before this key existed
         c.data.frame_stride = 4  # the clip settings come from the saved run

@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 from flax import traverse_util
 
-from rhovid import checkpoint, sharding
+from rhovid import checkpoint, presets, sharding
 from rhovid import config as config_lib
 from rhovid.eval import finetune, knn, linear
 from rhovid.models.resnet3d import build_backbone
@@ -63,7 +63,7 @@ def workspace(tmp_path_factory):
         dataset_fixtures.write_dataset(data_dir, f"colors_split{split}",
                                        {"train": _videos(16, 10 + split), "test": _videos(8, 20 + split)},
                                        class_names=names)
-    cfg = config_lib.apply_presets(config_lib.base_config("moco"), "tiny")
+    cfg = presets.apply(config_lib.base_config("moco"), "tiny")
     variables = _he_init(build_backbone(cfg.model))
     checkpoint.write_imported(str(root / "pretrain"), cfg, {"backbone": variables["params"]},
                               {"backbone": variables["batch_stats"]}, step=3)

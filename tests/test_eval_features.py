@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from flax import traverse_util
 
-from rhovid import checkpoint, sharding
+from rhovid import checkpoint, presets, sharding
 from rhovid import config as config_lib
 from rhovid.eval import features, results
 from rhovid.models.resnet3d import build_backbone
@@ -49,7 +49,7 @@ def _write_pretrained(workdir, width=8):
     Parameters and BN statistics are random arrays of the model's shapes (no init compile), so a
     loader that re-initialised anything would be caught.
     """
-    cfg = config_lib.apply_presets(config_lib.base_config("byol"), "tiny")
+    cfg = presets.apply(config_lib.base_config("byol"), "tiny")
     model = build_backbone(cfg.model, width=width)
     shapes = jax.eval_shape(functools.partial(model.init, train=False), jax.random.key(0),
                             jnp.zeros((1, 4, 32, 32, 3)))

@@ -19,7 +19,7 @@ import pytest
 from flax import traverse_util
 
 from rhovid import config as config_lib
-from rhovid import optim, sharding, steps
+from rhovid import optim, presets, sharding, steps
 from rhovid.eval import features, finetune, linear
 from rhovid.models.resnet3d import build_backbone
 
@@ -50,7 +50,7 @@ def _random_variables(model, seed=0):
 
 @pytest.fixture(scope="module")
 def setup():
-    cfg = config_lib.apply_presets(config_lib.base_config("byol"), "tiny")
+    cfg = presets.apply(config_lib.base_config("byol"), "tiny")
     model = build_backbone(cfg.model)  # tiny: depth 14 (one bottleneck per stage), width 8
     mesh = sharding.make_mesh()
     variables = jax.device_put(_random_variables(model), sharding.replicated(mesh))

@@ -13,7 +13,7 @@ import optax
 import pytest
 
 from rhovid import config as config_lib
-from rhovid import grad_cache, sharding
+from rhovid import grad_cache, presets, sharding
 from rhovid.methods import StepInfo, build_objective
 from rhovid.models.network import build_network
 from rhovid.state import TrainState
@@ -23,7 +23,7 @@ B, T, S = 8, 2, 16  # videos, frames, crop
 
 
 def _config(method, rho, views_per_chunk):
-    c = config_lib.apply_presets(config_lib.base_config(method), f"tiny,rho={rho}")
+    c = presets.apply(config_lib.base_config(method), f"tiny,rho={rho}")
     with c.unlocked():
         c.data.num_frames, c.data.crop_size, c.batch_size = T, S, B
         c.model.views_per_chunk = views_per_chunk

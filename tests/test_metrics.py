@@ -2,7 +2,7 @@
 
 import os
 
-from rhovid.metrics import Writer, read_jsonl, truncate_jsonl
+from rhovid.writers import Writer, read_jsonl, truncate_jsonl
 
 
 def _log(workdir, steps, resume_step=None, torn=False):

@@ -7,7 +7,7 @@ import sys
 
 import numpy as np
 
-from rhovid.metrics import read_jsonl
+from rhovid.writers import read_jsonl
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 ARGS = ["--config.num_steps=3", "--config.data.crop_size=16", "--config.data.num_frames=2",

@@ -13,7 +13,7 @@ import pytest
 import tensorflow as tf
 
 from rhovid import config
-from rhovid.data import pipeline
+from rhovid.data.reading import frames, streams, tfrecords
 
 NUM_VIDEOS, NUM_FRAMES, T, TAU, CROP = 12, 40, 4, 4, 16
 
@@ -56,7 +56,7 @@ def centre(clips):
 
 @pytest.mark.parametrize("rho", [1, 2, 3])
 def test_batch_shape_and_clips_read_the_sampled_frames(data_dir, rho):
-    src = pipeline.make_pretrain_source(data_cfg(data_dir, plain=True, rho=rho), global_batch_size=4, seed=0)
+    src = streams.make_pretrain_source(data_cfg(data_dir, plain=True, rho=rho), global_batch_size=4, seed=0)
     assert src.num_examples == NUM_VIDEOS
     (batch,) = take(src, 1)
     clips = batch["clips"]
@@ -75,7 +75,7 @@ def test_augmentation_shared_within_a_clip_and_independent_between_clips(data_di
     # come from augmentation parameters changing across frames.
     for on_device in (False, True):
         cfg = data_cfg(data_dir, "static", rho=4, color_on_device=on_device, blur_prob=0.5)
-        (batch,) = take(pipeline.make_pretrain_source(cfg, global_batch_size=4, seed=1), 1)
+        (batch,) = take(streams.make_pretrain_source(cfg, global_batch_size=4, seed=1), 1)
         clips = batch["clips"]  # [4, 4, T, S, S, 3]
         np.testing.assert_array_equal(clips, np.repeat(clips[:, :, :1], T, axis=2))
         views = clips[:, :, 0].reshape(16, -1)
@@ -84,11 +84,11 @@ def test_augmentation_shared_within_a_clip_and_independent_between_clips(data_di
 
 def test_same_seed_same_bytes_other_seed_other_bytes(data_dir):
     cfg = data_cfg(data_dir, rho=2, time_diff_prob=0.3, fps_jitter=0.3, max_clip_distance_s=0.5)
-    a = take(pipeline.make_pretrain_source(cfg, global_batch_size=4, seed=5), 4)
-    c = take(pipeline.make_pretrain_source(cfg, global_batch_size=4, seed=6), 4)
+    a = take(streams.make_pretrain_source(cfg, global_batch_size=4, seed=5), 4)
+    c = take(streams.make_pretrain_source(cfg, global_batch_size=4, seed=6), 4)
     tf.random.set_seed(1234)  # TF's global seed must not enter (tf.data's shuffle would mix it in)
     try:
-        b = take(pipeline.make_pretrain_source(cfg, global_batch_size=4, seed=5), 4)
+        b = take(streams.make_pretrain_source(cfg, global_batch_size=4, seed=5), 4)
     finally:
         tf.random.set_seed(None)
     for x, y in zip(a, b):
@@ -100,9 +100,9 @@ def test_same_seed_same_bytes_other_seed_other_bytes(data_dir):
 def test_resume_from_step_k_continues_the_uninterrupted_stream(data_dir, process_count):
     cfg = data_cfg(data_dir, plain=True)
     kw = dict(global_batch_size=4, seed=3, process_index=process_count - 1, process_count=process_count)
-    full = take(pipeline.make_pretrain_source(cfg, **kw), 8)  # 12 videos / 4 per step: 2+ epochs
+    full = take(streams.make_pretrain_source(cfg, **kw), 8)  # 12 videos / 4 per step: 2+ epochs
     for k in (2, 5):
-        resumed = take(pipeline.make_pretrain_source(cfg, start_step=k, **kw), 8 - k)
+        resumed = take(streams.make_pretrain_source(cfg, start_step=k, **kw), 8 - k)
         for i, batch in enumerate(resumed):
             np.testing.assert_array_equal(batch["clips"], full[k + i]["clips"])
 
@@ -111,7 +111,7 @@ def test_hosts_read_disjoint_parts_covering_the_split_and_reshuffle_each_epoch(d
     cfg = data_cfg(data_dir, plain=True)
     seen = []
     for p in range(3):
-        src = pipeline.make_pretrain_source(cfg, global_batch_size=6, seed=0, process_index=p, process_count=3)
+        src = streams.make_pretrain_source(cfg, global_batch_size=6, seed=0, process_index=p, process_count=3)
         batches = take(src, 6)  # 2 per step per host, 4 videos per host: 3 epochs
         vids = np.concatenate([fx.video_of(centre(b["clips"]))[:, 0, 0] for b in batches])
         epochs = vids.reshape(3, 4)
@@ -121,25 +121,25 @@ def test_hosts_read_disjoint_parts_covering_the_split_and_reshuffle_each_epoch(d
         seen.append(set(epochs[0]))
     assert sum(map(len, seen)) == NUM_VIDEOS and set.union(*seen) == set(range(NUM_VIDEOS))
     with pytest.raises(ValueError, match="fewer than the 13 processes"):
-        pipeline.make_pretrain_source(cfg, global_batch_size=13, seed=0, process_count=13)
+        streams.make_pretrain_source(cfg, global_batch_size=13, seed=0, process_count=13)
 
 
 def test_only_sampled_frames_are_decoded(data_dir):
     for rho, per_video in ((2, 2 * T), (1, T)):  # ρ=1: one clip decoded once for its two views
         cfg = data_cfg(data_dir, "holes", plain=True, rho=rho)
-        with pipeline.count_decodes() as count:
-            src = pipeline.make_pretrain_source(cfg, global_batch_size=2, seed=0, num_steps=3)
+        with frames.count_decodes() as count:
+            src = streams.make_pretrain_source(cfg, global_batch_size=2, seed=0, num_steps=3)
         batches = list(src)  # the corrupt unsampled frames were never touched
         assert len(batches) == 3
-        frames = fx.frame_index_of(centre(np.stack([b["clips"] for b in batches])))
-        np.testing.assert_array_equal(frames, np.broadcast_to([0, 4, 8, 12], frames.shape))
+        index = fx.frame_index_of(centre(np.stack([b["clips"] for b in batches])))
+        np.testing.assert_array_equal(index, np.broadcast_to([0, 4, 8, 12], index.shape))
         assert count.decoded.numpy() == 3 * 2 * per_video  # 3 batches of 2 videos
         assert count.delivered.numpy() == 3 * 2 * 2 * T
         assert count.ratio() == per_video / (2 * T)  # ρ=2: 1.0; ρ=1: 0.5 decodes per frame
     # Sanity: a corrupt frame that is sampled does fail (so the test above can fail).
     cfg = data_cfg(data_dir, "holes", plain=True, frame_stride=1, num_frames=16)
     with pytest.raises(tf.errors.InvalidArgumentError):
-        take(pipeline.make_pretrain_source(cfg, global_batch_size=2, seed=0), 1)
+        take(streams.make_pretrain_source(cfg, global_batch_size=2, seed=0), 1)
 
 
 def test_eval_views_cover_every_example_once_with_k_clips_and_s_crops(data_dir):
@@ -147,7 +147,7 @@ def test_eval_views_cover_every_example_once_with_k_clips_and_s_crops(data_dir):
     n, k_clips, s_crops = 5, 3, 3
     indices, first = [], None
     for p in range(2):
-        src = pipeline.make_eval_source(cfg, "validation", batch_size=2, num_clips=k_clips,
+        src = streams.make_eval_source(cfg, "validation", batch_size=2, num_clips=k_clips,
                                         num_crops=s_crops, process_index=p, process_count=2)
         batches = list(src)
         assert len(batches) == src.num_batches == 2  # ceil(ceil(5/2)/2): same on both hosts
@@ -168,25 +168,25 @@ def test_eval_views_cover_every_example_once_with_k_clips_and_s_crops(data_dir):
     blue = first["clips"][0, :s_crops, 0, :, :, 2].astype(float).mean(axis=(1, 2))
     expected = [200 * (x0 + 10) / 47 for x0 in (0, 13, 27)]
     np.testing.assert_allclose(blue, expected, atol=6)
-    again = next(iter(pipeline.make_eval_source(cfg, "validation", batch_size=2, num_clips=k_clips,
+    again = next(iter(streams.make_eval_source(cfg, "validation", batch_size=2, num_clips=k_clips,
                                                 num_crops=s_crops, process_count=2)))
     np.testing.assert_array_equal(again["clips"], first["clips"])  # deterministic
 
 
 def test_eval_label_keys_give_a_dict(data_dir):
-    src = pipeline.make_eval_source(data_cfg(data_dir), "train", batch_size=4, num_clips=1, num_crops=1,
+    src = streams.make_eval_source(data_cfg(data_dir), "train", batch_size=4, num_clips=1, num_crops=1,
                                     label_keys=("label",))
     b = next(iter(src))
     assert set(b["label"]) == {"label"} and b["clips"].shape[1] == 1
     with pytest.raises(ValueError, match="not in the dataset"):
-        pipeline.make_eval_source(data_cfg(data_dir), "train", batch_size=4, num_clips=1,
+        streams.make_eval_source(data_cfg(data_dir), "train", batch_size=4, num_clips=1,
                                   num_crops=1, label_keys=("motion",))
 
 
 def test_supervised_source_labels_match_videos(data_dir):
     cfg = data_cfg(data_dir)
-    plain = take(pipeline.make_supervised_source(cfg, "train", global_batch_size=6, seed=0), 2)
-    jittered = take(pipeline.make_supervised_source(cfg, "train", global_batch_size=6, seed=0, color=True), 2)
+    plain = take(streams.make_supervised_source(cfg, "train", global_batch_size=6, seed=0), 2)
+    jittered = take(streams.make_supervised_source(cfg, "train", global_batch_size=6, seed=0, color=True), 2)
     for b, c in zip(plain, jittered):
         assert b["clips"].shape == (6, 1, T, CROP, CROP, 3) and b["label"].dtype == np.int32
         # label = video mod 3, the video read from the (unjittered) pixels
@@ -199,7 +199,7 @@ def test_supervised_source_labels_match_videos(data_dir):
 
 def test_time_difference_clips_are_gray_differences(data_dir):
     cfg = data_cfg(data_dir, plain=True, time_diff_prob=1.0)
-    (b,) = take(pipeline.make_pretrain_source(cfg, global_batch_size=4, seed=0), 1)
+    (b,) = take(streams.make_pretrain_source(cfg, global_batch_size=4, seed=0), 1)
     px = b["clips"].astype(int)
     # next frame is 4 levels redder: gray diff 0.2989·4/255, mapped to (d + 1)/2 ≈ 128.6/255.
     assert (px[..., 0] == px[..., 1]).all() and (px[..., 1] == px[..., 2]).all()
@@ -212,14 +212,14 @@ def test_open_dataset_finds_the_newest_version_and_explains_missing_data(data_di
     os.rename(newer, newer.replace("1.0.0", "1.10.0"))
     fx.coded_dataset(str(tmp_path), "multi", num_videos=4, num_shards=1)  # 1.0.0 again, older
     c = data_cfg(str(tmp_path), "multi")
-    assert pipeline.open_dataset(c).info.splits["train"].num_examples == 5
+    assert tfrecords.open_dataset(c).info.splits["train"].num_examples == 5
     c.name = "multi/1.0.0"  # a version directory named directly
-    assert pipeline.open_dataset(c).info.splits["train"].num_examples == 4
+    assert tfrecords.open_dataset(c).info.splits["train"].num_examples == 4
     c.name = "ucf101"
     with pytest.raises(FileNotFoundError, match="python -m rhovid.data.prepare --dataset=ucf101"):
-        pipeline.open_dataset(c)
+        tfrecords.open_dataset(c)
     with pytest.raises(ValueError, match="Split 'test' not in"):
-        pipeline.make_eval_source(data_cfg(data_dir), "test", batch_size=2, num_clips=1, num_crops=1)
+        streams.make_eval_source(data_cfg(data_dir), "test", batch_size=2, num_clips=1, num_crops=1)
 
 
 def test_show_tiles_raw_and_augmented_clips_and_writes_a_png(data_dir, tmp_path):

@@ -21,7 +21,8 @@ import video_fixtures as vf
 from absl import flags
 from PIL import Image
 
-from rhovid.data import builders, decode, prepare, writer
+from rhovid.data import prepare
+from rhovid.data.preparation import builders, decode, writer
 
 SHORT = 32
 OPTS = decode.DecodeOptions(max_fps=30, short_side=SHORT)
@@ -346,7 +347,7 @@ def test_cli_prepares_a_folder(tmp_path, capsys):
 
 def test_beam_path_writes_the_same_dataset(tmp_path):
     pytest.importorskip("apache_beam", reason="the optional `beam` extra is not installed")
-    from rhovid.data import beam_builder  # pylint: disable=g-import-not-at-top
+    from rhovid.data.preparation import beam_builder  # pylint: disable=g-import-not-at-top
 
     src = tmp_path / "videos"
     _tiny(src / "a" / "one.mp4", 4)

@@ -1,4 +1,4 @@
-"""Tests of rhovid.data.sampling: where clips fall, their stride, gaps, looping, determinism.
+"""Tests of rhovid.data.reading.sampling: where clips fall, their stride, gaps, looping, determinism.
 
 References are the specification itself (SPEC.md §1.1) written as NumPy arithmetic and statistics:
 starts uniform over [0, n − T·τ·fps/30], stride τ·fps/30 stored frames, gap bounds in seconds.
@@ -9,7 +9,7 @@ import pytest
 import tensorflow as tf
 from scipy import stats
 
-from rhovid.data import sampling
+from rhovid.data.reading import sampling
 
 
 def draw(n_draws, num_frames, fps, **kw):

@@ -11,16 +11,16 @@ import jax
 import numpy as np
 import pytest
 
-from rhovid import checkpoint
+from rhovid import checkpoint, presets
 from rhovid import config as config_lib
-from rhovid.metrics import read_jsonl
-from rhovid.train import train_and_evaluate
+from rhovid.pretrain import train as pretrain
+from rhovid.writers import read_jsonl
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def _tiny(method, **overrides):
-    c = config_lib.apply_presets(config_lib.base_config(method), "tiny")
+    c = presets.apply(config_lib.base_config(method), "tiny")
     with c.unlocked():
         c.data.num_train_videos = 16  # = batch: every step sees the same videos (fresh views)
         c.data.crop_size = 16
@@ -46,7 +46,7 @@ def test_each_method_trains_and_checkpoints(method, tmp_path):
         config, first = _tiny("moco", **{"data.num_train_videos": 256, "num_steps": 12}), slice(4, 7)
     else:
         config, first = _tiny(method), slice(0, 3)
-    train_and_evaluate(config, str(tmp_path))
+    pretrain(config, str(tmp_path))
     losses = [r["loss"] for r in read_jsonl(str(tmp_path))]
     assert len(losses) == config.num_steps and np.all(np.isfinite(losses))
     assert np.mean(losses[-3:]) < np.mean(losses[first]), losses  # it learns
@@ -60,7 +60,7 @@ def test_bad_config_values_fail_before_training(tmp_path):
              ({"data.crop_size": 300}, "data.crop_size=300")]
     for overrides, message in cases:
         with pytest.raises(ValueError, match=message.replace("(", r"\(")):
-            train_and_evaluate(_tiny("byol", **overrides), str(tmp_path / "bad"))
+            pretrain(_tiny("byol", **overrides), str(tmp_path / "bad"))
         assert not (tmp_path / "bad" / "checkpoints").exists() or not os.listdir(tmp_path / "bad" / "checkpoints")
 
 
@@ -69,19 +69,19 @@ def test_unknown_config_key_fails_loudly():
     with pytest.raises(AttributeError, match="learning_rate"):
         c.optim.learning_rate = 0.1
     with pytest.raises(ValueError, match="Unknown config preset 'tiyn'"):
-        config_lib.apply_presets(config_lib.base_config("byol"), "tiyn")
+        presets.apply(config_lib.base_config("byol"), "tiyn")
 
 
 def test_workdir_with_a_different_config_is_refused(tmp_path):
     checkpoint.save_config(_tiny("byol"), str(tmp_path))
     with pytest.raises(ValueError, match="method: checkpoint has 'byol', config has 'simclr'"):
-        train_and_evaluate(_tiny("simclr"), str(tmp_path))
+        pretrain(_tiny("simclr"), str(tmp_path))
 
 
 def test_non_finite_loss_stops_with_the_step_and_keeps_the_last_good_checkpoint(tmp_path):
     c = _tiny("simclr", **{"optim.base_lr": 1e30, "optim.optimizer": "sgd", "checkpoint_every_steps": 1})
     with pytest.raises(FloatingPointError, match=r"Non-finite loss .* at step (\d+)") as err:
-        train_and_evaluate(c, str(tmp_path))
+        pretrain(c, str(tmp_path))
     bad_step = int(err.value.args[0].split("at step ")[1].split(".")[0])
     saved = sorted(int(s) for s in os.listdir(tmp_path / "checkpoints") if s.isdigit())
     assert saved and max(saved) < bad_step

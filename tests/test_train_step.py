@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from rhovid import config as config_lib
-from rhovid import optim, sharding
+from rhovid import optim, presets, sharding
 from rhovid.methods import build_objective
 from rhovid.models.network import build_network
 from rhovid.state import create_train_state
@@ -16,7 +16,7 @@ B, V, T, S = 8, 2, 2, 16  # videos, views, frames, crop
 
 
 def _config(method):
-    c = config_lib.apply_presets(config_lib.base_config(method), "tiny")
+    c = presets.apply(config_lib.base_config(method), "tiny")
     with c.unlocked():
         c.data.num_frames, c.data.crop_size, c.batch_size = T, S, B
         c.objective.queue_size = 64

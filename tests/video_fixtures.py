@@ -25,7 +25,7 @@ import struct
 import av
 import numpy as np
 
-from rhovid.data import decode
+from rhovid.data.preparation import decode
 
 
 def frame_pattern(index: int, height: int, width: int) -> np.ndarray:

@@ -20,6 +20,7 @@ schedule), and the common ones (tiny, steps=N). Datasets are the prepared TFDS d
 """
 
 from rhovid import config as config_lib
+from rhovid import presets
 
 
 def get_config(arg=None):
@@ -66,19 +67,4 @@ def get_config(arg=None):
     e.lr_decay_at = (0.3, 0.6, 0.9)  # fractions of training: epochs 60 / 120 / 180 of 200
     e.color_augment = False  # the official UCF config adds colour jitter; the paper says nothing
 
-    rest = []
-    for item in filter(None, (arg or "").split(",")):
-        key, _, value = item.partition("=")
-        if key in ("ucf101", "hmdb51"):
-            c.data.name = key
-        elif key == "split":
-            e.splits = (int(value),)
-        elif key == "splits":
-            e.splits = (1, 2, 3) if value == "all" else tuple(int(s) for s in value.split("+"))
-        elif key == "epochs":
-            c.num_epochs = float(value)
-        elif key == "cosine":
-            e.lr_schedule, c.optim.base_lr = "cosine", 0.01
-        else:
-            rest.append(item)
-    return config_lib.apply_presets(c, ",".join(rest))
+    return presets.apply(c, arg)

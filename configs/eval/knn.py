@@ -13,6 +13,7 @@ Presets (`:a,b`): ucf101 (ucf101_split1 train / test), and the common ones (tiny
 """
 
 from rhovid import config as config_lib
+from rhovid import presets
 
 
 def get_config(arg=None):
@@ -41,10 +42,4 @@ def get_config(arg=None):
     e.plots = True
     e.tsne_points = 2000
 
-    rest = []
-    for item in filter(None, (arg or "").split(",")):
-        if item == "ucf101":
-            c.data.name, c.data.eval_split = "ucf101_split1", "test"
-        else:
-            rest.append(item)
-    return config_lib.apply_presets(c, ",".join(rest))
+    return presets.apply(c, arg)

@@ -18,6 +18,7 @@ epochs=N, and the common ones (tiny, steps=N).
 
 
 from rhovid import config as config_lib
+from rhovid import presets
 
 
 def get_config(arg=None):
@@ -71,15 +72,4 @@ def get_config(arg=None):
     e.held_out_fraction = 0.1
     e.solver = "jax"  # jax (full-batch L-BFGS) | sklearn
 
-    rest = []
-    for item in filter(None, (arg or "").split(",")):
-        key, _, value = item.partition("=")
-        if key == "fast":
-            e.fast = True
-        elif key == "bn_drift":
-            e.bn_stats_drift = True
-        elif key == "epochs":
-            c.num_epochs = float(value)
-        else:
-            rest.append(item)
-    return config_lib.apply_presets(c, ",".join(rest))
+    return presets.apply(c, arg)

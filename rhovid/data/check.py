@@ -4,9 +4,9 @@ r"""Check a video dataset before preparing or training: lists against files, and
         --annotations=/data/k400/annotations --workers=32 --min_seconds=1 --report=k400_check.json
     python -m rhovid.data.check --dataset=ucf101 --source=/data/UCF-101 --splits=/data/ucfTrainTestlist
 
-The lists are read by the same builders as `rhovid.data.prepare` (rhovid.data.builders); each
-listed file that exists is probed once (rhovid.data.decode.probe: frames decoded and counted, fps
-from timestamps, duration) in crash-isolated worker processes (rhovid.data.workers) with a progress
+The lists are read by the same builders as `rhovid.data.prepare` (rhovid.data.preparation.builders); each
+listed file that exists is probed once (rhovid.data.preparation.decode.probe: frames decoded and counted, fps
+from timestamps, duration) in crash-isolated worker processes (rhovid.data.preparation.workers) with a progress
 bar. The report (JSON) lists missing files, corrupt files (with the reason), files shorter than
 --min_seconds, truncated files (kept by prepare, but noted), files on disk that no list names, and
 counts per class and per split. `--quick` only demuxes (counts packets) instead of decoding: much
@@ -24,7 +24,7 @@ from collections.abc import Sequence
 import tqdm
 from absl import app, flags
 
-from rhovid.data import builders, decode, workers
+from rhovid.data.preparation import builders, decode, workers
 
 _PROBLEMS = ("missing", "corrupt", "too_short")
 
@@ -40,7 +40,7 @@ def check(
     """Probes every listed file of `plans` once and returns the report.
 
     Args:
-      plans: from rhovid.data.builders.make_plans (e.g. the three folds of UCF101).
+      plans: from rhovid.data.preparation.builders.make_plans (e.g. the three folds of UCF101).
       num_workers: probing processes.
       min_seconds: files whose decoded duration is shorter are listed as too short.
       quick: demux only (count packets) instead of decoding every frame.

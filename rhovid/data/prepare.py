@@ -6,13 +6,13 @@ r"""Prepare a video dataset as TFDS datasets of JPEG frames (decoded once, here,
         --annotations=/data/k400/annotations --out=/data/tfds --workers=64
     python -m rhovid.data.prepare --dataset=folder --source=/my/videos --out=/data/tfds
 
-Each video is decoded in a worker process (rhovid.data.workers.IsolatedPool: a decoder crash or
+Each video is decoded in a worker process (rhovid.data.preparation.workers.IsolatedPool: a decoder crash or
 hang costs that one file), resampled by timestamp to min(source fps, --fps) and resized to
 --short_side, and stored as JPEG frames (rhovid.data.records). Videos that cannot be used are
 skipped and listed with the reason in `<dataset dir>/prepare_report.json`, which also pins which
 videos made it in (ids, frame counts and their sha256). Shards are written atomically with a
 done-marker, so a re-run resumes where the last one stopped. `--beam` runs the same per-video
-decode as an Apache Beam pipeline through TFDS instead (rhovid.data.beam_builder).
+decode as an Apache Beam pipeline through TFDS instead (rhovid.data.preparation.beam_builder).
 """
 
 from __future__ import annotations
@@ -29,7 +29,8 @@ from typing import Any
 import tqdm
 from absl import app, flags, logging
 
-from rhovid.data import builders, decode, records, workers, writer
+from rhovid.data import records
+from rhovid.data.preparation import builders, decode, workers, writer
 
 REPORT_NAME = "prepare_report.json"
 
@@ -93,7 +94,7 @@ def prepare(
     """Decodes and writes `plan` as a TFDS dataset under `out`; resumes finished shards.
 
     Args:
-      plan: from rhovid.data.builders.make_plans.
+      plan: from rhovid.data.preparation.builders.make_plans.
       out: TFDS data dir; the dataset goes to writer.dataset_dir(out, plan.name).
       options: frame rate cap, short side, JPEG quality.
       num_workers: decoding processes.
@@ -272,7 +273,7 @@ def run(fv: flags.FlagValues = flags.FLAGS) -> list[dict]:
     reports = []
     for plan in plans:
         if fv.beam:
-            from rhovid.data import beam_builder  # pylint: disable=g-import-not-at-top
+            from rhovid.data.preparation import beam_builder  # pylint: disable=g-import-not-at-top
 
             beam_builder.prepare_with_beam(plan, out, options, fv.beam_pipeline_options)
             continue

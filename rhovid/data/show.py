@@ -29,16 +29,16 @@ def sample_clips(data_cfg, num_videos: int, seed: int) -> tuple[np.ndarray, np.n
     Returns:
       (before, after): uint8 [N, V, T, S, S, 3] each; same videos, same frame indices.
     """
-    from rhovid.data import augment, pipeline  # noqa: PLC0415 (TensorFlow only when used)
+    from rhovid.data.reading import augment, streams  # noqa: PLC0415 (TensorFlow only when used)
 
     plain = augment.AugmentConfig(crop_size=data_cfg.crop_size, crop="center", flip=False, color=False)
     kw = dict(global_batch_size=num_videos, seed=seed, num_steps=1)
-    before = next(iter(pipeline.make_pretrain_source(data_cfg, augmentation=plain, **kw)))["clips"]
-    after = next(iter(pipeline.make_pretrain_source(data_cfg, **kw)))["clips"]
+    before = next(iter(streams.make_pretrain_source(data_cfg, augmentation=plain, **kw)))["clips"]
+    after = next(iter(streams.make_pretrain_source(data_cfg, **kw)))["clips"]
     if data_cfg.color_on_device:
         import jax  # noqa: PLC0415
 
-        from rhovid.data import device_augment  # noqa: PLC0415
+        from rhovid.data.reading import device_augment  # noqa: PLC0415
 
         n, v = after.shape[:2]
         x = after.reshape((n * v,) + after.shape[2:]).astype(np.float32) / 255.0

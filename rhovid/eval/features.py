@@ -161,16 +161,17 @@ class SplitFeatures(NamedTuple):
 
 
 def eval_batches(data_cfg: ml_collections.ConfigDict, split: str, *, batch_size: int,
-                 num_clips: int, num_crops: int):
+                 num_clips: int, num_crops: int, label_keys: tuple[str, ...] | None = None):
     """This host's part of the multi-view evaluation source (every example once, padded, masked)."""
     if batch_size % jax.process_count():
         raise ValueError(f"Eval batch size {batch_size} is not divisible by the {jax.process_count()} "
                          "processes; choose a multiple of the device count.")
-    from rhovid.data import pipeline  # pylint: disable=g-import-not-at-top (imports TensorFlow)
+    from rhovid.data.reading import streams  # noqa: PLC0415 (imports TensorFlow)
 
-    return pipeline.make_eval_source(
+    return streams.make_eval_source(
         data_cfg, split, batch_size=batch_size // jax.process_count(), num_clips=num_clips,
-        num_crops=num_crops, process_index=jax.process_index(), process_count=jax.process_count())
+        num_crops=num_crops, process_index=jax.process_index(), process_count=jax.process_count(),
+        label_keys=label_keys)
 
 
 def extract_split_features(
@@ -206,49 +207,3 @@ def extract_split_features(
         lambda clips: feature_fn(variables, clips), batches,
         functools.partial(sharding.to_global, mesh=mesh), max_examples=max_examples)
     return SplitFeatures(out["features"], out["label"].astype(np.int64))
-
-
-# `data.name="synthetic"` (tiny configs): the reader labels video i with i % 10.
-SYNTHETIC_NUM_CLASSES = 10
-
-
-def _label_feature(data_cfg: ml_collections.ConfigDict) -> Any | None:
-    """The dataset's label feature (a TFDS ClassLabel) from its info, or None (synthetic data)."""
-    if data_cfg.name == "synthetic":
-        return None
-    from rhovid.data import pipeline  # pylint: disable=g-import-not-at-top (imports TensorFlow)
-
-    features = pipeline.open_dataset(data_cfg).info.features
-    if data_cfg.label_key not in features:
-        raise ValueError(f"Dataset {data_cfg.name!r} has no label {data_cfg.label_key!r}; it has "
-                         f"{sorted(features.keys())}. Set --config.data.label_key.")
-    return features[data_cfg.label_key]
-
-
-def num_classes(data_cfg: ml_collections.ConfigDict) -> int:
-    """Number of classes of `data.label_key`, from the dataset's info."""
-    feature = _label_feature(data_cfg)
-    return SYNTHETIC_NUM_CLASSES if feature is None else int(feature.num_classes)
-
-
-def num_examples(data_cfg: ml_collections.ConfigDict, split: str) -> int:
-    """Examples in `split` from the dataset's info (`data.num_train_videos` for synthetic data).
-
-    Raises:
-      ValueError: if the dataset has no such split.
-    """
-    if data_cfg.name == "synthetic":
-        return int(data_cfg.num_train_videos)
-    from rhovid.data import pipeline  # pylint: disable=g-import-not-at-top (imports TensorFlow)
-
-    splits = pipeline.open_dataset(data_cfg).info.splits
-    if split not in splits:
-        raise ValueError(f"Dataset {data_cfg.name!r} has no split {split!r}; it has "
-                         f"{sorted(splits.keys())}.")
-    return int(splits[split].num_examples)
-
-
-def class_names(data_cfg: ml_collections.ConfigDict) -> list[str] | None:
-    """Class names from the dataset's info, or None (synthetic data)."""
-    feature = _label_feature(data_cfg)
-    return None if feature is None else list(feature.names)

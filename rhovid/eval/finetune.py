@@ -9,7 +9,7 @@ cosine at 0.01 is `eval.lr_schedule='cosine'`). Test: 10 clips × 3 crops, softm
 
 The pieces shared with the paper linear probe (`linear.py`) live here too: the classifier state
 (a `rhovid.state.TrainState` whose params are {'backbone', 'head'}, so the core's checkpointer
-saves and resumes it), the training loop, and the multi-view test.
+saves and resumes it), its training through the shared loop, and the multi-view test.
 """
 
 from __future__ import annotations
@@ -28,8 +28,8 @@ import numpy as np
 import optax
 from absl import logging
 
-from rhovid import checkpoint, optim, sharding, steps
-from rhovid import metrics as writers
+from rhovid import loop, optim, sharding, steps
+from rhovid.data import registry
 from rhovid.eval import features as features_lib
 from rhovid.eval import multiview
 from rhovid.eval import results as results_lib
@@ -147,73 +147,34 @@ def make_schedule(config: ml_collections.ConfigDict, total_steps: int,
     raise ValueError(f"eval.lr_schedule={config.eval.lr_schedule!r}; use 'cosine' or 'steps'.")
 
 
-# Settings that must match for a workdir's checkpoint to be resumed by this evaluation.
-RESUME_FIELDS = ("task", "pretrained", "eval.pretrained_step", "data.name", "batch_size", "seed",
-                 "num_steps", "num_epochs", "optim.base_lr")
+def train(state: TrainState, step_fn: StepFn, config: ml_collections.ConfigDict, workdir: str, *,
+          mesh: jax.sharding.Mesh, total_steps: int, description: str, color: bool = False) -> TrainState:
+    """Trains a classifier state for `total_steps` with the shared loop (`rhovid.loop`).
 
-
-def check_resumable(config: ml_collections.ConfigDict, workdir: str) -> None:
-    """Fails, naming the differing settings, if `workdir` holds a different evaluation's run."""
-    if not os.path.exists(os.path.join(workdir, checkpoint.CONFIG_FILE)):
-        return
-    saved = checkpoint.load_config(workdir)
-
-    def get(c, dotted):
-        for part in dotted.split("."):
-            c = c.get(part) if hasattr(c, "get") else None
-        return c
-
-    diffs = [f"{f}: workdir has {get(saved, f)!r}, config has {get(config, f)!r}"
-             for f in RESUME_FIELDS if get(saved, f) != get(config, f)]
-    if diffs:
-        raise ValueError(f"{workdir!r} holds a different evaluation ({'; '.join(diffs)}). Use a "
-                         "new --workdir, or the same settings to resume.")
-
-
-def train_loop(state: TrainState, step_fn: StepFn, config: ml_collections.ConfigDict,
-               workdir: str, *, mesh: jax.sharding.Mesh, total_steps: int,
-               color: bool = False) -> TrainState:
-    """Trains for `total_steps`, checkpointing in `workdir` and resuming from it.
-
-    Batches come from `rhovid.data.pipeline.make_supervised_source` on `data.train_split`, which is
-    a deterministic function of (seed, step), so a resumed run continues with the next batch.
+    Batches come from `make_supervised_source` on `data.train_split`, a deterministic function of
+    (seed, step), so a resumed run continues with the next batch; the loop checkpoints in
+    `workdir`, resumes from it, stops on SIGTERM or a non-finite loss, and logs.
     """
-    from rhovid.data import pipeline  # pylint: disable=g-import-not-at-top (imports TensorFlow)
+    from rhovid.data.reading import streams  # noqa: PLC0415 (imports TensorFlow)
 
     sharding.check_divisible(config.batch_size, mesh)
-    check_resumable(config, workdir)
-    checkpoint.save_config(config, workdir)
-    ckpt = checkpoint.Checkpointer(workdir, every_steps=config.checkpoint_every_steps,
-                                   keep=config.keep_checkpoints)
-    if ckpt.latest_step is not None:
-        state = ckpt.restore(state)
-        logging.info("Resumed %s at step %d.", workdir, int(state.step))
-    start = int(state.step)
-    jit_step = jax.jit(step_fn, donate_argnums=0,
-                       out_shardings=(sharding.replicated(mesh), sharding.replicated(mesh)))
-    source = pipeline.make_supervised_source(
-        config.data, config.data.train_split, global_batch_size=config.batch_size,
-        seed=config.seed, start_step=start, process_index=jax.process_index(),
-        process_count=jax.process_count(), color=color)
-    writer = writers.Writer(workdir, resume_step=start)  # drops lines a killed run logged after it
-    progress = writers.Progress(total_steps, config.batch_size, start)
-    batches = iter(source)
-    for step in range(start + 1, total_steps + 1):
-        batch = next(batches)
+    rep = sharding.replicated(mesh)
+    jit_step = jax.jit(step_fn, donate_argnums=0, out_shardings=(rep, rep))
+
+    def batches(start_step: int):
+        return streams.make_supervised_source(
+            config.data, config.data.train_split, global_batch_size=config.batch_size, seed=config.seed,
+            start_step=start_step, process_index=jax.process_index(), process_count=jax.process_count(),
+            color=color)
+
+    def to_device(batch: dict) -> dict:
         clips = np.asarray(batch["clips"])  # [B, 1, T, H, W, 3]
-        batch = sharding.to_global({"clips": clips[:, 0], "label": np.asarray(batch["label"])}, mesh)
-        state, metrics = jit_step(state, batch)
-        if step % config.log_every_steps == 0 or step == total_steps:
-            metrics = jax.device_get(metrics)
-            if not np.isfinite(metrics["loss"]):
-                raise FloatingPointError(f"Non-finite loss {metrics['loss']} at step {step}; lower "
-                                         "--config.optim.base_lr. The last checkpoint is kept.")
-            writer.write_scalars(step, {f"train/{k}": v for k, v in metrics.items()}
-                                 | progress.update(step))
-        ckpt.maybe_save(step, state, force=step == total_steps)
-    ckpt.close()
-    writer.close()
-    return state
+        return sharding.to_global({"clips": clips[:, 0], "label": np.asarray(batch["label"])}, mesh)
+
+    program = loop.Program(state=state, step_fn=jit_step, batches=batches, to_device=to_device,
+                           total_steps=total_steps, examples_per_step=config.batch_size,
+                           description=description)
+    return loop.run(config, workdir, program).state
 
 
 def evaluate(state: TrainState, predict_fn, config: ml_collections.ConfigDict, *,
@@ -248,8 +209,8 @@ def run_split(config: ml_collections.ConfigDict, workdir: str, split: int | None
     """
     config = ml_collections.ConfigDict(config.to_dict())
     config.data = split_data_config(config.data, split, config.eval.split_pattern)
-    num_train = features_lib.num_examples(config.data, config.data.train_split)
-    num_classes = features_lib.num_classes(config.data)
+    num_train = registry.num_examples(config.data, config.data.train_split)
+    num_classes = registry.num_classes(config.data)
     total, per_epoch = num_train_steps(config, num_train)
     programs = {} if programs is None else programs
     key = (num_classes, total, per_epoch)
@@ -264,13 +225,13 @@ def run_split(config: ml_collections.ConfigDict, workdir: str, split: int | None
                          seed=config.seed, mesh=mesh)
     logging.info("Fine-tuning on %s: %d videos, %d classes, %d steps.", config.data.name, num_train,
                  num_classes, total)
-    state = train_loop(state, step_fn, config, workdir, mesh=mesh, total_steps=total,
-                       color=config.eval.color_augment)
+    state = train(state, step_fn, config, workdir, mesh=mesh, total_steps=total,
+                  description=f"Fine-tuning on {config.data.name}, {total} steps", color=config.eval.color_augment)
     out = evaluate(state, predict_fn, config, mesh=mesh)
     return results_lib.finish_evaluation(
         workdir, config, backbone.pretrained, protocol="finetune", scores=out["scores"],
         labels=out["label"], test_features=out["features"], num_classes=num_classes,
-        class_names=features_lib.class_names(config.data), split=split,
+        class_names=registry.class_names(config.data), split=split,
         extra={"steps": total, "epochs": total / per_epoch, "num_train": num_train})
 
 

@@ -27,6 +27,7 @@ import numpy as np
 from absl import logging
 
 from rhovid import sharding
+from rhovid.data import registry
 from rhovid.eval import features as features_lib
 from rhovid.eval import metrics as metrics_lib
 from rhovid.eval import results as results_lib
@@ -172,7 +173,7 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> dict:
                    num_crops=config.eval.train_crops, max_examples=config.eval.max_train_videos)
     test = extract(config.data.eval_split, num_clips=config.data.num_test_clips,
                    num_crops=config.data.num_test_crops, max_examples=config.eval.max_eval_videos)
-    num_classes = features_lib.num_classes(config.data)
+    num_classes = registry.num_classes(config.data)
     logging.info("kNN: bank %s, queries %s, %d classes.", bank.features.shape, test.features.shape,
                  num_classes)
     votes = knn_predict(bank.features.mean(1), bank.labels, test.features.mean(1), config.eval.k,
@@ -181,7 +182,7 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> dict:
     return results_lib.finish_evaluation(
         workdir, config, backbone.pretrained, protocol="knn", scores=scores, labels=test.labels,
         test_features=test.features.mean(1), num_classes=num_classes,
-        class_names=features_lib.class_names(config.data),
+        class_names=registry.class_names(config.data),
         extra={"k": config.eval.k, "temperature": config.eval.temperature,
                "bank_size": int(len(bank.labels))},
     )

@@ -27,6 +27,7 @@ import optax
 from absl import logging
 
 from rhovid import optim, sharding, steps
+from rhovid.data import registry
 from rhovid.eval import features as features_lib
 from rhovid.eval import finetune, probe
 from rhovid.eval import results as results_lib
@@ -84,8 +85,8 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> dict:
         return run_fast(config, workdir)
     mesh = sharding.make_mesh()
     backbone = features_lib.load_backbone(config, mesh)
-    num_train = features_lib.num_examples(config.data, config.data.train_split)
-    num_classes = features_lib.num_classes(config.data)
+    num_train = registry.num_examples(config.data, config.data.train_split)
+    num_classes = registry.num_classes(config.data)
     total, per_epoch = finetune.num_train_steps(config, num_train)
     schedule = finetune.make_schedule(config, total, per_epoch)
     tx = optim.make_optimizer(config.optim, schedule)
@@ -96,13 +97,14 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> dict:
     logging.info("Linear probe on %s: %d videos, %d classes, %d steps (peak lr %.3g).",
                  config.data.name, num_train, num_classes, total,
                  optim.peak_learning_rate(config.optim, config.batch_size))
-    state = finetune.train_loop(state, step_fn, config, workdir, mesh=mesh, total_steps=total)
+    state = finetune.train(state, step_fn, config, workdir, mesh=mesh, total_steps=total,
+                           description=f"Linear probe on {config.data.name}, {total} steps")
     out = finetune.evaluate(state, finetune.make_predict_fn(backbone.model, num_classes, config.data),
                             config, mesh=mesh)
     return results_lib.finish_evaluation(
         workdir, config, backbone.pretrained, protocol="linear", scores=out["scores"],
         labels=out["label"], test_features=out["features"], num_classes=num_classes,
-        class_names=features_lib.class_names(config.data),
+        class_names=registry.class_names(config.data),
         extra={"steps": total, "epochs": total / per_epoch, "num_train": num_train,
                "bn_stats_drift": config.eval.bn_stats_drift})
 
@@ -119,7 +121,7 @@ def run_fast(config: ml_collections.ConfigDict, workdir: str) -> dict:
                     num_crops=config.eval.train_crops, max_examples=config.eval.max_train_videos)
     test = extract(config.data.eval_split, num_clips=config.data.num_test_clips,
                    num_crops=config.data.num_test_crops, max_examples=config.eval.max_eval_videos)
-    num_classes = features_lib.num_classes(config.data)
+    num_classes = registry.num_classes(config.data)
     fitted = probe.fit_logistic_probe(
         train.features.mean(1), train.labels, num_classes=num_classes,
         l2_grid=tuple(config.eval.l2_grid), held_out_fraction=config.eval.held_out_fraction,
@@ -128,7 +130,7 @@ def run_fast(config: ml_collections.ConfigDict, workdir: str) -> dict:
     return results_lib.finish_evaluation(
         workdir, config, backbone.pretrained, protocol="linear_fast",
         scores=fitted.predict_proba(test_feats), labels=test.labels, test_features=test_feats,
-        num_classes=num_classes, class_names=features_lib.class_names(config.data),
+        num_classes=num_classes, class_names=registry.class_names(config.data),
         extra={"l2": fitted.l2, "held_out_top1": {str(k): v for k, v in fitted.val_accuracy.items()},
                "solver": config.eval.solver, "num_train": int(len(train.labels)),
                "train_views": config.eval.train_clips * config.eval.train_crops})

@@ -45,7 +45,7 @@ import numpy as np
 from absl import app, flags, logging
 from flax import traverse_util
 
-from rhovid import checkpoint
+from rhovid import checkpoint, presets
 from rhovid import config as config_lib
 from rhovid.models.network import build_network
 from rhovid.models.resnet3d import build_backbone
@@ -239,7 +239,7 @@ def build_config(spec: SourceSpec, method: str, cfg: Mapping[str, Any],
             c.data[dst] = data[src]
     if isinstance(solver.get("MAX_EPOCH"), (int, float)):
         c.num_epochs = float(solver["MAX_EPOCH"])
-    return config_lib.apply_presets(c, None)
+    return presets.apply(c, None)
 
 
 _SHAPE_CACHE: dict[str, dict[str, tuple[int, ...]]] = {}
@@ -410,7 +410,7 @@ def define_flags(flag_values: flags.FlagValues = flags.FLAGS) -> None:
 def main(argv: list[str]) -> None:
     if len(argv) > 1:
         raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
-    from rhovid.metrics import quiet_libraries  # noqa: PLC0415 (entry point only)
+    from rhovid.writers import quiet_libraries  # noqa: PLC0415 (entry point only)
 
     quiet_libraries()
     run(flags.FLAGS)

@@ -8,7 +8,7 @@ the reader can decode just that window (`tf.io.decode_and_crop_jpeg`) and resize
 Colour jitter and grayscale follow torchvision's definitions (brightness multiplies, contrast blends
 with the clip's mean gray level, saturation blends with the per-pixel gray, hue rotates in HSV,
 gray = 0.2989 R + 0.587 G + 0.114 B, each step clipped to [0, 1], the four jitters in a random
-order per clip). `rhovid.data.device_augment` implements the same operations (and the blur) in JAX,
+order per clip). `rhovid.data.reading.device_augment` implements the same operations (and the blur) in JAX,
 with the same parameter dictionary, so with `config.data.color_on_device` they run on the
 accelerator instead and the host only crops, resizes and flips; tests feed both the same parameters
 and compare.
@@ -25,7 +25,7 @@ from typing import Any
 
 import tensorflow as tf
 
-from rhovid.data import sampling
+from rhovid.data.reading import sampling
 
 GRAY_WEIGHTS = (0.2989, 0.587, 0.114)  # torchvision rgb_to_grayscale (ITU-R 601-2 luma)
 REFERENCE_CROP = 224  # the crop size the paper's pixel sizes refer to

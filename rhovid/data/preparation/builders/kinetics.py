@@ -17,7 +17,7 @@ from __future__ import annotations
 import csv
 import os
 
-from rhovid.data import builders
+from rhovid.data.preparation import builders
 
 _SPLIT_FILES = {
     "train": ("train.csv",),

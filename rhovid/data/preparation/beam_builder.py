@@ -1,8 +1,8 @@
 r"""Prepare a dataset plan with Apache Beam, through TFDS's own Beam support (extra `beam`).
 
-For datasets too large for one machine: the same plan (rhovid.data.builders) and the same per-video
-decode (rhovid.data.decode.decode_video, in a one-process rhovid.data.workers.IsolatedPool per Beam
-worker, so a decoder crash still costs one file) run as a Beam pipeline that TFDS writes:
+For datasets too large for one machine: the same plan (`builders`) and the same per-video decode
+(`decode.decode_video`, in a one-process `workers.IsolatedPool` per Beam worker, so a decoder crash
+still costs one file; all in rhovid.data.preparation) run as a Beam pipeline that TFDS writes:
 
     pip install 'rhovid[beam]'
     python -m rhovid.data.prepare --beam --dataset=kinetics400 --source=/data/k400 \
@@ -26,7 +26,8 @@ import apache_beam as beam
 import tensorflow_datasets as tfds
 from etils import epath
 
-from rhovid.data import builders, decode, prepare, records, workers, writer
+from rhovid.data import prepare, records
+from rhovid.data.preparation import builders, decode, workers, writer
 
 
 class DecodeVideos(beam.DoFn):
@@ -114,7 +115,7 @@ def prepare_with_beam(
     """Runs `plan` through TFDS + Beam and writes the merged prepare_report.json.
 
     Args:
-      plan: from rhovid.data.builders.make_plans.
+      plan: from rhovid.data.preparation.builders.make_plans.
       out: TFDS data dir (local or gs://).
       options: decode options.
       pipeline_options: Beam options as `key=value` strings (e.g. `runner=DirectRunner`).

@@ -2,7 +2,7 @@
 
 This is the only place where source videos are read, for `rhovid.data.prepare` (which stores the
 frames) and for `rhovid.data.check` (which only probes). Both run these functions in worker
-processes (`rhovid.data.workers.IsolatedPool`), so a decoder crash costs one file, never a
+processes (`rhovid.data.preparation.workers.IsolatedPool`), so a decoder crash costs one file, never a
 preparation.
 
 Headers lie: container frame counts, durations and frame rates are recorded for the report but never

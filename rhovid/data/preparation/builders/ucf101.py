@@ -16,7 +16,7 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 
-from rhovid.data import builders
+from rhovid.data.preparation import builders
 
 
 def read_classes(splits_dir: str) -> list[str]:

@@ -5,7 +5,7 @@ are only cropped, resized and flipped, and the train step calls `color_augment` 
 floats before normalising: colour jitter, grayscale and Gaussian blur (the blur moves too: on a
 CPU it costs more than decoding the frames, on an accelerator next to nothing).
 
-The operations and the parameter dictionary are those of `rhovid.data.augment` (torchvision
+The operations and the parameter dictionary are those of `rhovid.data.reading.augment` (torchvision
 definitions: brightness multiplies, contrast blends with the clip's mean gray, saturation blends
 with the pixel's gray, hue rotates in HSV, each clipped to [0, 1], in a random order per clip, then
 grayscale; blur σ ~ U[blur_sigma]·crop/224 with reflect borders), so both paths give the same

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import os
 
-from rhovid.data import builders
+from rhovid.data.preparation import builders
 
 
 def plans(source: str, *, name: str | None = None, **unused) -> list[builders.DatasetPlan]:

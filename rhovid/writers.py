@@ -1,10 +1,11 @@
-"""Metric writing (TensorBoard event files + console, through clu) and progress with an ETA.
+"""Metric writers (TensorBoard event files + console, through clu, and `metrics.jsonl`), progress, ETA.
 
 Only process 0 writes; other processes get a logging-only writer so that every host can call the
 same code. Besides TensorBoard, scalars are appended to `metrics.jsonl` in the workdir: one JSON
 object per logged step, easy to read back in a notebook or a test. A run resumed from a checkpoint
-at step k first drops the lines logged after k (`truncate_jsonl`), so that steps a killed run had
-logged past its last checkpoint appear once, not twice.
+at step k first drops what was logged after k, in `metrics.jsonl` (`truncate_jsonl`) and in the
+TensorBoard event files (`truncate_events`), so that steps a killed run had logged past its last
+checkpoint appear once, not twice, and curves do not overlap after a restart.
 """
 
 from __future__ import annotations
@@ -32,15 +33,16 @@ class Writer:
 
     def __init__(self, workdir: str, resume_step: int | None = None):
         self.is_chief = jax.process_index() == 0
-        self._tb = metric_writers.create_default_writer(
-            workdir, just_logging=not self.is_chief, asynchronous=False)
         self._jsonl = None
         if self.is_chief:
             os.makedirs(workdir, exist_ok=True)
             path = os.path.join(workdir, "metrics.jsonl")
             if resume_step is not None:
                 truncate_jsonl(path, resume_step)
+                truncate_events(workdir, resume_step)
             self._jsonl = open(path, "a")
+        self._tb = metric_writers.create_default_writer(
+            workdir, just_logging=not self.is_chief, asynchronous=False)
 
     def write_scalars(self, step: int, scalars: Mapping[str, float]) -> None:
         scalars = {k: float(np.asarray(v)) for k, v in scalars.items()}
@@ -92,6 +94,37 @@ def truncate_jsonl(path: str, last_step: int) -> int:
             os.fsync(f.fileno())
         os.replace(tmp, path)
         logging.info("Resuming at step %d: dropped %d lines logged after it from %s.", last_step, dropped, path)
+    return dropped
+
+
+def truncate_events(workdir: str, last_step: int) -> int:
+    """Drops the TensorBoard events of the workdir's event files with a step after `last_step`.
+
+    Event files are TFRecord files of `Event` protos; each one holding a later step is rewritten
+    without those events, through a temporary file and an atomic `os.replace`. Returns how many
+    events were dropped.
+    """
+    import tensorflow as tf  # noqa: PLC0415 (TensorBoard's own format; only on resume)
+    from tensorboard.compat.proto import event_pb2  # noqa: PLC0415
+
+    dropped = 0
+    for path in sorted(tf.io.gfile.glob(os.path.join(workdir, "events.out.tfevents.*"))):
+        kept, late = [], 0
+        for record in tf.data.TFRecordDataset(path).ignore_errors().as_numpy_iterator():
+            event = event_pb2.Event.FromString(record)
+            if event.step > last_step:
+                late += 1
+            else:
+                kept.append(record)
+        if late:
+            tmp = f"{path}.tmp"
+            with tf.io.TFRecordWriter(tmp) as out:
+                for record in kept:
+                    out.write(record)
+            os.replace(tmp, path)
+            dropped += late
+    if dropped:
+        logging.info("Resuming at step %d: dropped %d TensorBoard events logged after it.", last_step, dropped)
     return dropped
 
 

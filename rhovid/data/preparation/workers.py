@@ -40,7 +40,7 @@ class Failure:
 
     Attributes:
       reason: `crashed`, `timeout`, the `reason` attribute of the raised exception (e.g. the
-        VideoError reasons of rhovid.data.decode), or `error` for any other exception.
+        VideoError reasons of rhovid.data.preparation.decode), or `error` for any other exception.
       detail: a human-readable explanation (signal, exception text).
     """
 
@@ -144,7 +144,8 @@ class IsolatedPool:
                 [
                     sys.executable,
                     "-c",
-                    f"from rhovid.data.workers import _worker_main; _worker_main({to_child_r}, {from_child_w})",
+                    "from rhovid.data.preparation.workers import _worker_main; "
+                    f"_worker_main({to_child_r}, {from_child_w})",
                 ],
                 pass_fds=(to_child_r, from_child_w),
                 stdin=subprocess.DEVNULL,

@@ -16,7 +16,7 @@ import os
 import re
 from collections.abc import Sequence
 
-from rhovid.data import builders
+from rhovid.data.preparation import builders
 
 _SPLIT_FILE = re.compile(r"^(?P<cls>.+)_test_split(?P<fold>\d+)\.txt$")
 _TAGS = {"1": "train", "2": "test"}

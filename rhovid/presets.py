@@ -1,0 +1,264 @@
+"""Config presets: the `:a,b=1` after a config file, parsed in one place for every config.
+
+    python -m rhovid.main --config=configs/byol.py:demo,rho=3 ...
+    python -m rhovid.main --config=configs/eval/finetune.py:hmdb51,split=2 ...
+
+A preset is a function `fn(c, value)` that edits an unlocked config in place; `value` is the text
+after `=` (None without one). `apply(c, arg)` runs the presets of `arg` left to right, so a later
+preset overrides an earlier one, then locks the config (a typo'd `--config.*` key then fails
+naming the key). Each preset here says which tasks it is for; the registry `PRESETS` also takes
+the presets of `rhovid.recipes` (the paper's and the official code's recipe) and
+`rhovid.ablations` (the rows of the paper's study), when those modules exist.
+
+The schema (`rhovid.config`) knows nothing of presets: data flows from here to the schema, never
+back.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable
+
+import ml_collections
+
+from rhovid.errors import UserError
+
+Preset = Callable[[ml_collections.ConfigDict, "str | None"], None]
+
+PRETRAIN_TASKS = ("pretrain", "demo")
+EVAL_TASKS = ("linear", "finetune", "knn")
+
+
+def _int(name: str, value: str | None, minimum: int = 1) -> int:
+    """`value` as an int >= minimum, or a one-line error naming the preset."""
+    try:
+        number = int(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        raise UserError(f"Preset {name}={value!r} needs an integer, e.g. :{name}=2.") from None
+    if number < minimum:
+        raise UserError(f"Preset {name}={number} must be >= {minimum}.")
+    return number
+
+
+def _float(name: str, value: str | None) -> float:
+    try:
+        number = float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        raise UserError(f"Preset {name}={value!r} needs a number, e.g. :{name}=100.") from None
+    if number <= 0:
+        raise UserError(f"Preset {name}={number} must be > 0.")
+    return number
+
+
+def _no_value(name: str, value: str | None) -> None:
+    if value is not None:
+        raise UserError(f"Preset {name} takes no value; write :{name}, not :{name}={value}.")
+
+
+def _for_tasks(name: str, c: ml_collections.ConfigDict, tasks: tuple[str, ...]) -> None:
+    if c.task not in tasks:
+        raise UserError(f"Preset {name} is for {'/'.join(tasks)} configs, not for task {c.task!r}.")
+
+
+# ---------------------------------------------------------------------------------------------
+# Every config.
+
+
+def tiny(c: ml_collections.ConfigDict, value: str | None = None) -> None:
+    """Width 8, depth 14, 4 frames, 32² crops, synthetic data: seconds per step on a laptop CPU."""
+    _no_value("tiny", value)
+    c.data.name = "synthetic"
+    c.data.num_train_videos = 64
+    c.data.num_frames = 4
+    c.data.frame_stride = 2
+    c.data.crop_size = 32
+    c.model.depth = 14  # one bottleneck per stage: every code path, a fraction of the compile time
+    c.model.width = 8
+    c.model.mlp_dim = 64
+    c.model.embed_dim = 32
+    c.model.predictor_dim = 64
+    c.model.num_prototypes = 16
+    c.objective.queue_size = 128
+    c.objective.freeze_prototypes_epochs = 0.0
+    c.optim.warmup_epochs = 0.0
+    c.batch_size = 16
+    c.num_steps = 3
+    c.log_every_steps = 1
+    c.checkpoint_every_steps = 2
+
+
+def steps(c: ml_collections.ConfigDict, value: str | None) -> None:
+    """`steps=N`: train for N steps (overrides the epoch count)."""
+    c.num_steps = _int("steps", value)
+
+
+def rho(c: ml_collections.ConfigDict, value: str | None) -> None:
+    """`rho=N`: N clips per video (ρ = 1: two augmented views of one clip)."""
+    _for_tasks("rho", c, PRETRAIN_TASKS)
+    c.data.rho = _int("rho", value)
+
+
+def epochs(c: ml_collections.ConfigDict, value: str | None) -> None:
+    """`epochs=N`: train for N epochs (pretraining, linear probe or fine-tuning)."""
+    c.num_epochs = _float("epochs", value)
+
+
+def demo(c: ml_collections.ConfigDict, value: str | None = None) -> None:
+    """The embedded demo: moving digits, a width-8 R-14, 4×32² clips, ~10 minutes on 2 CPU cores.
+
+    For a pretraining config this is the demo task (pretrain, then probe against random init); for
+    an evaluation config it points the evaluation at the demo dataset, at the demo's clip settings.
+    """
+    _no_value("demo", value)
+    if c.task in EVAL_TASKS:
+        _demo_data(c)
+        c.data.label_key = "digit"  # or --config.data.label_key=motion
+        return
+    c.task = "demo"
+    _demo_data(c)
+    c.data.blur_prob = 0.0  # σ up to 2 px is far stronger at 32² than at 224²
+    c.model.depth = 14
+    c.model.width = 8
+    c.model.mlp_dim = 256
+    # MoCo's MLP has no BN in the paper; at this scale its projections start nearly collinear and
+    # MoCo barely moves in 400 steps (measured: probes at chance). BN in the MLP fixes that.
+    c.model.mlp_bn = True
+    c.model.embed_dim = 64
+    c.model.predictor_dim = 256
+    # SwAV's prototypes must outnumber the embedding's dimensions: with K = d = 64, one unit
+    # vector scores every prototype equally (C z = const has a solution), and SwAV collapsed onto
+    # it within 100 steps (loss = ln K, uniform codes; measured, even with frozen prototypes).
+    # K = 4d has no such point (the paper: 1000 prototypes for d = 128).
+    c.model.num_prototypes = 256
+    # The queue must stay a small share of an epoch's keys (paper: 65,536 of 480k): a queue
+    # larger than the 1800 videos × 2 views of an epoch fills with stale keys of the very videos
+    # it must match, and MoCo stalls (measured: 4096 keys, loss rose to log K, probes at chance).
+    c.objective.queue_size = 512
+    # The paper's key-encoder momentum (0.994) averages over ~170 steps: half of this whole run,
+    # so the keys lag far behind the queries. 0.9 (~10 steps, still slower than the queue's 4
+    # steps of keys) measured better here: MoCo accuracy 2–7 % vs 0–3 % at 0.99, digit probe 28 %.
+    # BYOL's target network likewise (paper: 0.996, ~250 steps): at 0.996 ρBYOL's motion probe
+    # gained 3 points over random init in 1000 steps, at 0.9 (with the larger LARS rate below) 30.
+    if c.method in ("moco", "byol"):
+        c.objective.momentum_base = 0.9
+    # SwAV at batch 64: the prototypes stay fixed for 3 epochs (84 steps), and from then on
+    # Sinkhorn also sees a queue of the last 8 steps' embeddings (576 samples for 256
+    # prototypes instead of 64), as SwAV does for small batches.
+    c.objective.freeze_prototypes_epochs = 3.0
+    c.objective.swav_queue_size = 512
+    c.objective.swav_queue_start_epoch = 3.0
+    c.batch_size = 64
+    # 1000 steps of 64 videos (~36 epochs), ~7 minutes of training on 2 idle cores (2.2–2.6
+    # steps/s). Length is what the demo needed most: at 336 steps no method lifted either label
+    # 15 points above random init (ρSimCLR motion probe 56 %); at 1000 steps ρSimCLR and ρMoCo
+    # read the speed at 90 % (random init 44 %).
+    c.num_epochs = 36.0
+    c.num_steps = 1000
+    c.optim.warmup_epochs = 1.0
+    # LARS moves each layer by lr × 0.001 of its norm per step, and the paper's linear scaling
+    # leaves lr = 0.3 at 64 videos: too slow for 1000 steps. ×4 (lr 1.2) measured: ρBYOL's motion
+    # probe 74 % vs 50 % at ×1, ρSwAV's 88 % vs 61 %. ρSimCLR reaches 90 % at ×1.
+    c.optim.base_lr = {"moco": 3.2, "simclr": 2.4, "byol": 9.6, "swav": 9.6}[c.method]
+    c.log_every_steps = 20
+    c.checkpoint_every_steps = 200
+    c.eval.num_clips = 2
+    c.eval.knn_k = 20
+
+
+def _demo_data(c: ml_collections.ConfigDict) -> None:
+    """The demo dataset and the clip settings its network trains and is evaluated at."""
+    from rhovid.data.preparation.builders import demo as demo_data  # noqa: PLC0415 (TFDS, only for the demo)
+
+    c.data.name = demo_data.dataset_name()
+    c.data.train_split, c.data.eval_split = "train", "test"
+    c.data.target_fps = 10.0  # the demo's frame rate: frame_stride counts stored frames
+    c.data.num_frames = 4
+    c.data.frame_stride = 2
+    c.data.crop_size = 32
+    # Evaluate on the whole 64² frame resized to the 32² crop (short side 224 in the 224-crop
+    # convention = the crop size), at the scale the network saw in training (crops of 60–100 % of
+    # the frame). A short side of 448 would cut the centre 32² of the full-resolution frame: the
+    # digit, 32 px, would be out of view in most clips (measured: digit probes at chance).
+    c.data.eval_short_side = 224
+    c.data.shuffle_buffer = 512
+    c.data.flip = False  # digits are not mirror-symmetric
+    # A 32-px digit in a 64-px frame: the paper's crop areas (0.2–0.77) often miss it entirely.
+    c.data.area_range = (0.6, 1.0)
+
+
+# ---------------------------------------------------------------------------------------------
+# Evaluation configs.
+
+
+def fast(c: ml_collections.ConfigDict, value: str | None = None) -> None:
+    """Linear probe: features once + logistic regression (protocol `linear_fast`)."""
+    _no_value("fast", value)
+    _for_tasks("fast", c, ("linear",))
+    c.eval.fast = True
+
+
+def bn_drift(c: ml_collections.ConfigDict, value: str | None = None) -> None:
+    """Linear probe: backbone BN statistics drift during training, as the official code lets them."""
+    _no_value("bn_drift", value)
+    _for_tasks("bn_drift", c, ("linear",))
+    c.eval.bn_stats_drift = True
+
+
+def _dataset(name: str) -> Preset:
+    def preset(c: ml_collections.ConfigDict, value: str | None = None) -> None:
+        _no_value(name, value)
+        _for_tasks(name, c, EVAL_TASKS)
+        if c.task == "finetune":
+            c.data.name = name  # + "_split<N>" per split (eval.split_pattern)
+        else:
+            c.data.name, c.data.train_split, c.data.eval_split = f"{name}_split1", "train", "test"
+
+    preset.__doc__ = f"Evaluate on {name} (fine-tuning: its official splits; kNN/linear: split 1)."
+    return preset
+
+
+def split(c: ml_collections.ConfigDict, value: str | None) -> None:
+    """Fine-tuning: `split=N`, one official split (1, 2 or 3)."""
+    _for_tasks("split", c, ("finetune",))
+    c.eval.splits = (_int("split", value),)
+
+
+def splits(c: ml_collections.ConfigDict, value: str | None) -> None:
+    """Fine-tuning: `splits=all` (1, 2, 3: mean and std reported) or `splits=1+3`."""
+    _for_tasks("splits", c, ("finetune",))
+    if value == "all":
+        c.eval.splits = (1, 2, 3)
+    else:
+        c.eval.splits = tuple(_int("splits", s) for s in (value or "").split("+"))
+
+
+def cosine(c: ml_collections.ConfigDict, value: str | None = None) -> None:
+    """Fine-tuning: the official config's cosine schedule at lr 0.01 instead of the paper's steps."""
+    _no_value("cosine", value)
+    _for_tasks("cosine", c, ("finetune",))
+    c.eval.lr_schedule, c.optim.base_lr = "cosine", 0.01
+
+
+PRESETS: dict[str, Preset] = {
+    "tiny": tiny, "steps": steps, "epochs": epochs, "rho": rho, "demo": demo,
+    "fast": fast, "bn_drift": bn_drift, "ucf101": _dataset("ucf101"), "hmdb51": _dataset("hmdb51"),
+    "split": split, "splits": splits, "cosine": cosine,
+}
+for _module in ("rhovid.recipes", "rhovid.ablations"):  # optional preset families
+    try:
+        PRESETS.update(importlib.import_module(_module).PRESETS)
+    except ModuleNotFoundError as e:
+        if e.name != _module:
+            raise
+
+
+def apply(c: ml_collections.ConfigDict, arg: str | None) -> ml_collections.ConfigDict:
+    """Applies the comma-separated presets of `--config=file.py:arg` in order; locks the config."""
+    for item in filter(None, (arg or "").split(",")):
+        key, has_value, value = item.partition("=")
+        preset = PRESETS.get(key)
+        if preset is None:
+            raise UserError(f"Unknown config preset {item!r}; known: {', '.join(sorted(PRESETS))}.")
+        preset(c, value if has_value else None)
+    c.lock()
+    return c
