@@ -21,6 +21,7 @@ from collections.abc import Callable
 
 import ml_collections
 
+from rhovid.data import registry
 from rhovid.errors import UserError
 
 Preset = Callable[[ml_collections.ConfigDict, "str | None"], None]
@@ -67,7 +68,7 @@ def _for_tasks(name: str, c: ml_collections.ConfigDict, tasks: tuple[str, ...]) 
 def tiny(c: ml_collections.ConfigDict, value: str | None = None) -> None:
     """Width 8, depth 14, 4 frames, 32² crops, synthetic data: seconds per step on a laptop CPU."""
     _no_value("tiny", value)
-    c.data.name = "synthetic"
+    c.data.name = registry.SYNTHETIC
     c.data.num_train_videos = 64
     c.data.num_frames = 4
     c.data.frame_stride = 2
@@ -182,8 +183,11 @@ def _demo_data(c: ml_collections.ConfigDict) -> None:
     c.data.eval_short_side = 224
     c.data.shuffle_buffer = 512
     c.data.flip = False  # digits are not mirror-symmetric
-    # A 32-px digit in a 64-px frame: the paper's crop areas (0.2–0.77) often miss it entirely.
+    # Inception-style crops of 60–100 % of the frame: a 32-px digit in a 64-px frame, which the
+    # paper's crop areas (0.2–0.77) often miss entirely. Colour at the aug+ strength 0.75.
+    c.data.crop = "inception"
     c.data.area_range = (0.6, 1.0)
+    c.data.color_strength = 0.75
 
 
 # ---------------------------------------------------------------------------------------------

@@ -23,29 +23,12 @@ from jax.sharding import Mesh, NamedSharding
 from jax.sharding import PartitionSpec as P
 
 from rhovid import grad_cache, optim, sharding
+from rhovid.data.reading.device_augment import preprocess
 from rhovid.methods.base import Objective, StepInfo
 from rhovid.models.heads import l2_normalize
 from rhovid.state import TrainState, target_subset
 
 PER_CLIP_KEYS = ("features", "embedding", "prediction", "scores")
-
-
-def normalize(clips: jax.Array, data_cfg: ml_collections.ConfigDict) -> jax.Array:
-    """uint8 (or [0, 1] float) clips -> float32 normalised with the dataset mean and std."""
-    x = clips.astype(jnp.float32)
-    if clips.dtype == jnp.uint8:
-        x = x / 255.0
-    return (x - data_cfg.mean) / data_cfg.std
-
-
-def preprocess(clips: jax.Array, rng: jax.Array, data_cfg: ml_collections.ConfigDict) -> jax.Array:
-    """[N, T, H, W, 3] uint8 -> float32 network input, with device-side colour augmentation."""
-    if not data_cfg.color_on_device:
-        return normalize(clips, data_cfg)
-    from rhovid.data.reading import device_augment  # noqa: PLC0415 (only when configured)
-
-    x = device_augment.color_augment(rng, clips.astype(jnp.float32) / 255.0, data_cfg)
-    return normalize(x, data_cfg)
 
 
 def _views(out: dict, b: int, v: int) -> dict:

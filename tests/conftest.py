@@ -20,3 +20,30 @@ os.environ.setdefault(
 )
 os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0")
 os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES", "0")
+
+# Markers by test file (and, for a few files, by test name), kept in one table so that the fast
+# lane (`-m "not slow"`) stays a few minutes as tests are added: a new test that runs for more
+# than ~30 s on a 2-core CPU gets a line here (or a `@pytest.mark.slow` of its own).
+MARKERS = {
+    "test_colabs.py": ("slow", "notebook"),
+    "test_convert.py": ("torch",),
+    "test_conv_formulations.py": ("slow",),
+    "test_demo.py::test_demo_produces_the_results_table": ("slow",),
+    "test_eval_end_to_end.py": ("slow",),
+    "test_memory_flat.py": ("slow",),
+    "test_multihost.py": ("slow", "subprocess"),
+    "test_loop.py::test_sigterm_at_any_time_exits_cleanly": ("slow", "subprocess"),
+    "test_train.py::test_each_method_trains_and_checkpoints": ("slow",),
+    "test_train.py::test_sigterm_saves_and_resume_reproduces_the_uninterrupted_run": ("slow", "subprocess"),
+    "test_train.py::test_sigkill_during_saves_leaves_a_restorable_workdir": ("slow", "subprocess"),
+}
+
+
+def pytest_collection_modifyitems(config, items):
+    import pytest  # noqa: PLC0415
+
+    for item in items:
+        file = os.path.basename(str(item.path))
+        for key in (file, f"{file}::{item.originalname}"):
+            for name in MARKERS.get(key, ()):
+                item.add_marker(getattr(pytest.mark, name))

@@ -25,9 +25,8 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from rhovid.data import records
+from rhovid.data import records, registry
 from rhovid.data.preparation.builders import demo
-from rhovid.data.reading import tfrecords
 
 SMALL = dict(num_train=60, num_validation=30, num_test=30, num_frames=8, size=48, digit_size=16)
 
@@ -257,6 +256,6 @@ def test_the_pipeline_finds_it_by_name(small_dir):
     """rhovid's reader opens the demo from (data_dir, name) like any prepared dataset."""
     data_dir = os.path.dirname(os.path.dirname(os.path.dirname(small_dir)))  # <dir>/rhovid_demo/<cfg>/1.0.0
     for name in (demo.dataset_name(**SMALL), "rhovid_demo"):  # the only config there: found either way
-        builder = tfrecords.open_dataset(SimpleNamespace(data_dir=data_dir, name=name))
+        builder = registry.open_dataset(SimpleNamespace(data_dir=data_dir, name=name))
         assert builder.info.splits["train"].num_examples == SMALL["num_train"]
         assert set(builder.info.features.keys()) >= {"video", "num_frames", "fps", "video_id", "label", "motion"}

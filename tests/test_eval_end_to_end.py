@@ -144,11 +144,13 @@ def test_finetune_two_splits_end_to_end(workspace):
     assert record["metrics"]["top1_std"] == pytest.approx(np.std(tops))
 
 
-def test_resume_refuses_a_different_evaluation(workspace):
-    config = eval_config("linear", "tiny,steps=4", workspace,
-                         **{"batch_size": 8, "checkpoint_every_steps": 2, "optim.base_lr": 1.0})
-    with pytest.raises(ValueError, match=r"optim.base_lr: workdir has 64.0, config has 1.0"):
-        linear.run(config, str(workspace["root"] / "linear"))  # the workdir of the test above
+def test_resume_refuses_a_different_evaluation(workspace, tmp_path):
+    """A workdir holding a linear probe at lr 64 refuses the same probe at lr 1 (the shared guard)."""
+    first = eval_config("linear", "tiny,steps=4", workspace, **{"batch_size": 8, "optim.base_lr": 64.0})
+    checkpoint.save_config(first, str(tmp_path))
+    config = eval_config("linear", "tiny,steps=4", workspace, **{"batch_size": 8, "optim.base_lr": 1.0})
+    with pytest.raises(ValueError, match=r"optim\.base_lr.*64\.0.*1\.0"):
+        linear.run(config, str(tmp_path))
 
 
 def test_online_knn_monitor(workspace):

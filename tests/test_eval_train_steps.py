@@ -19,7 +19,8 @@ import pytest
 from flax import traverse_util
 
 from rhovid import config as config_lib
-from rhovid import optim, presets, sharding, steps
+from rhovid import optim, presets, sharding
+from rhovid.data.reading import device_augment
 from rhovid.eval import features, finetune, linear
 from rhovid.models.resnet3d import build_backbone
 
@@ -91,7 +92,7 @@ def test_linear_step_freezes_backbone_and_follows_sgd(setup):
     for a, b in zip(jax.tree.leaves(before.batch_stats), jax.tree.leaves(after.batch_stats)):
         np.testing.assert_array_equal(a, b)
     # Reference: features in inference mode, then NumPy's softmax cross-entropy gradient.
-    x = steps.normalize(jnp.asarray(s["batch"]["clips"]), s["cfg"].data)
+    x = device_augment.normalize(jnp.asarray(s["batch"]["clips"]), s["cfg"].data)
     feats = np.asarray(s["model"].apply(_host(s["backbone"].variables), x, train=False), np.float64)
     w0, b0 = (np.asarray(before.params["head"][k], np.float64) for k in ("kernel", "bias"))
     logits = feats @ w0 + b0
@@ -129,7 +130,7 @@ def test_backbone_forward_is_not_differentiated(setup):
     s = setup
     state, step = _linear(s, 0.1)
     batch = {k: jnp.asarray(v) for k, v in s["batch"].items()}
-    x = steps.normalize(batch["clips"], s["cfg"].data)
+    x = device_augment.normalize(batch["clips"], s["cfg"].data)
     forward = _count_convs(jax.make_jaxpr(
         lambda v: s["model"].apply(v, x, train=False))(s["backbone"].variables).jaxpr)
     assert forward > 0

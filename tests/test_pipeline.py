@@ -13,7 +13,8 @@ import pytest
 import tensorflow as tf
 
 from rhovid import config
-from rhovid.data.reading import frames, streams, tfrecords
+from rhovid.data import registry
+from rhovid.data.reading import frames, streams
 
 NUM_VIDEOS, NUM_FRAMES, T, TAU, CROP = 12, 40, 4, 4, 16
 
@@ -212,12 +213,12 @@ def test_open_dataset_finds_the_newest_version_and_explains_missing_data(data_di
     os.rename(newer, newer.replace("1.0.0", "1.10.0"))
     fx.coded_dataset(str(tmp_path), "multi", num_videos=4, num_shards=1)  # 1.0.0 again, older
     c = data_cfg(str(tmp_path), "multi")
-    assert tfrecords.open_dataset(c).info.splits["train"].num_examples == 5
+    assert registry.open_dataset(c).info.splits["train"].num_examples == 5
     c.name = "multi/1.0.0"  # a version directory named directly
-    assert tfrecords.open_dataset(c).info.splits["train"].num_examples == 4
+    assert registry.open_dataset(c).info.splits["train"].num_examples == 4
     c.name = "ucf101"
     with pytest.raises(FileNotFoundError, match="python -m rhovid.data.prepare --dataset=ucf101"):
-        tfrecords.open_dataset(c)
+        registry.open_dataset(c)
     with pytest.raises(ValueError, match="Split 'test' not in"):
         streams.make_eval_source(data_cfg(data_dir), "test", batch_size=2, num_clips=1, num_crops=1)
 

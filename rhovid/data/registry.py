@@ -2,6 +2,7 @@
 
     kind(data_cfg)            "synthetic" | "demo" | "prepared"
     ensure_built(data_cfg)    builds the embedded demo on first use (process 0); no-op otherwise
+    open_dataset(data_cfg)    the TFDS builder of a prepared dataset in `data.data_dir`
     num_examples(data_cfg, split), num_classes(data_cfg), class_names(data_cfg)
 
 Three kinds of dataset reach the readers:
@@ -15,9 +16,10 @@ Code that must treat them differently asks `kind()`, never compares names itself
 
 from __future__ import annotations
 
+import os
+import re
 from typing import Any
 
-import jax
 import ml_collections
 
 from rhovid.errors import UserError
@@ -44,6 +46,8 @@ def ensure_built(data_cfg: ml_collections.ConfigDict) -> None:
     """
     if kind(data_cfg) != "demo":
         return
+    import jax  # noqa: PLC0415 (the registry itself stays light: configs import it)
+
     from rhovid.data.preparation.builders import demo  # noqa: PLC0415 (TensorFlow, only for the demo)
 
     if data_cfg.name == demo.dataset_name() and jax.process_index() == 0:
@@ -51,10 +55,79 @@ def ensure_built(data_cfg: ml_collections.ConfigDict) -> None:
 
 
 def _info(data_cfg: ml_collections.ConfigDict):
-    from rhovid.data.reading import tfrecords  # noqa: PLC0415 (imports TensorFlow)
-
     ensure_built(data_cfg)
-    return tfrecords.open_dataset(data_cfg).info
+    return open_dataset(data_cfg).info
+
+
+def open_dataset(data_cfg: Any):
+    """The prepared TFDS dataset `data_cfg.data_dir/data_cfg.name[/config]/<version>`.
+
+    A directory holding `dataset_info.json` is used as is; otherwise the newest version directory
+    below it (or below its single config directory) is.
+
+    Raises:
+      FileNotFoundError: nothing prepared there (the message gives the prepare command).
+
+    Returns:
+      the `tfds.core.DatasetBuilder` of the prepared directory.
+      ValueError: several configs, or a dataset that is not in rhovid's records format.
+    """
+    import tensorflow_datasets as tfds  # noqa: PLC0415 (only when a prepared dataset is opened)
+
+    from rhovid.data import records  # noqa: PLC0415
+
+    root = os.path.expanduser(data_cfg.data_dir or "~/tensorflow_datasets")
+    path = os.path.join(root, data_cfg.name)
+    found = _find_prepared(path)
+    if not found:
+        raise FileNotFoundError(
+            f"No prepared dataset at {path} (config.data.name={data_cfg.name!r}, "
+            f"config.data.data_dir={data_cfg.data_dir!r}). Prepare it first, e.g.\n"
+            f"  python -m rhovid.data.prepare --dataset={data_cfg.name.split('/')[0]} "
+            f"--source=/path/to/videos --out={root}"
+        )
+    if len(found) > 1:
+        names = sorted(os.path.relpath(os.path.dirname(f), root) for f in found)
+        raise ValueError(f"{path} holds several datasets {names}; set config.data.name to one of them.")
+    builder = tfds.builder_from_directory(found[0])
+    keys = set(builder.info.features.keys())
+    missing = {records.VIDEO, records.NUM_FRAMES, records.FPS} - keys
+    if missing or builder.info.file_format != tfds.core.FileFormat.TFRECORD:
+        raise ValueError(
+            f"{found[0]} is not a rhovid records dataset (missing features {sorted(missing)}, "
+            f"file format {builder.info.file_format}); prepare it with `python -m rhovid.data.prepare`."
+        )
+    return builder
+
+
+def _find_prepared(path: str) -> list[str]:
+    """Directories at `path`, `path/<version>` or `path/<config>/<version>` with dataset_info.json."""
+    import tensorflow as tf  # noqa: PLC0415
+
+    if tf.io.gfile.exists(os.path.join(path, "dataset_info.json")):
+        return [path]
+    if not tf.io.gfile.isdir(path):
+        return []
+    newest = _newest_version(path)
+    if newest:
+        return [newest]
+    subdirs = [os.path.join(path, d.rstrip("/")) for d in tf.io.gfile.listdir(path)]
+    return [v for v in map(_newest_version, filter(tf.io.gfile.isdir, subdirs)) if v]
+
+
+def _newest_version(path: str) -> str | None:
+    import tensorflow as tf  # noqa: PLC0415
+
+    versions = [
+        d.rstrip("/")
+        for d in tf.io.gfile.listdir(path)
+        if re.fullmatch(r"\d+\.\d+\.\d+/?", d)
+        and tf.io.gfile.exists(os.path.join(path, d.rstrip("/"), "dataset_info.json"))
+    ]
+    if not versions:
+        return None
+    return os.path.join(path, max(versions, key=lambda v: tuple(map(int, v.split(".")))))
+
 
 
 def num_examples(data_cfg: ml_collections.ConfigDict, split: str) -> int:

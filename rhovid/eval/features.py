@@ -24,7 +24,8 @@ import numpy as np
 from absl import logging
 from flax import traverse_util
 
-from rhovid import checkpoint, sharding, steps
+from rhovid import checkpoint, sharding
+from rhovid.data.reading import device_augment
 from rhovid.eval import multiview
 from rhovid.models.resnet3d import build_backbone
 
@@ -147,7 +148,7 @@ def make_feature_fn(
 
     @jax.jit
     def feature_fn(variables: Any, clips: jax.Array) -> dict[str, jax.Array]:
-        x = steps.normalize(clips, data_cfg)  # [N, T, H, W, 3] float32
+        x = device_augment.normalize(clips, data_cfg)  # [N, T, H, W, 3] float32
         return {"features": apply_fn(variables, x, train=False).astype(jnp.float32)}  # [N, D]
 
     return feature_fn

@@ -28,8 +28,9 @@ import numpy as np
 import optax
 from absl import logging
 
-from rhovid import loop, optim, sharding, steps
+from rhovid import loop, optim, sharding
 from rhovid.data import registry
+from rhovid.data.reading import device_augment
 from rhovid.eval import features as features_lib
 from rhovid.eval import multiview
 from rhovid.eval import results as results_lib
@@ -84,7 +85,7 @@ def make_finetune_step(model: nn.Module, num_classes: int, tx: optax.GradientTra
 
     def train_step(state: TrainState, batch: dict) -> tuple[TrainState, dict]:
         rng, dropout_rng = jax.random.split(state.rng)
-        x = steps.normalize(batch["clips"], data_cfg)  # [B, T, H, W, 3]
+        x = device_augment.normalize(batch["clips"], data_cfg)  # [B, T, H, W, 3]
 
         def loss_fn(params):
             feats, updates = model.apply(
@@ -112,7 +113,7 @@ def make_predict_fn(model: nn.Module, num_classes: int, data_cfg: ml_collections
 
     @jax.jit
     def predict(state: TrainState, clips: jax.Array) -> dict[str, jax.Array]:
-        x = steps.normalize(clips, data_cfg)
+        x = device_augment.normalize(clips, data_cfg)
         feats = model.apply({"params": state.params["backbone"], "batch_stats": state.batch_stats},
                             x, train=False)  # [N, D]
         return {"logits": head.apply({"params": state.params["head"]}, feats), "features": feats}

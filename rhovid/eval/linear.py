@@ -26,8 +26,9 @@ import ml_collections
 import optax
 from absl import logging
 
-from rhovid import optim, sharding, steps
+from rhovid import optim, sharding
 from rhovid.data import registry
+from rhovid.data.reading import device_augment
 from rhovid.eval import features as features_lib
 from rhovid.eval import finetune, probe
 from rhovid.eval import results as results_lib
@@ -54,7 +55,7 @@ def make_linear_step(model: nn.Module, num_classes: int, tx: optax.GradientTrans
     head = finetune.make_head(num_classes)
 
     def train_step(state: TrainState, batch: dict) -> tuple[TrainState, dict]:
-        x = steps.normalize(batch["clips"], data_cfg)  # [B, T, H, W, 3]
+        x = device_augment.normalize(batch["clips"], data_cfg)  # [B, T, H, W, 3]
         variables = {"params": state.params["backbone"], "batch_stats": state.batch_stats}
         if bn_stats_drift:
             feats, updates = model.apply(variables, x, train=True, mutable=["batch_stats"])

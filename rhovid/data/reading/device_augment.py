@@ -1,4 +1,8 @@
-"""Photometric augmentation on the accelerator (JAX, inside the jitted train step).
+"""Input processing on the accelerator (JAX, inside the jitted steps): normalisation and colour.
+
+`normalize` turns the uint8 clips every reader delivers into the network's float input (every
+step, training and evaluation, calls it); `preprocess` adds the colour augmentation first when
+it runs on the device.
 
 With `config.data.color_on_device`, the host sends uint8 crops (4× fewer bytes than float32) that
 are only cropped, resized and flipped, and the train step calls `color_augment` on the [0, 1]
@@ -22,6 +26,23 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
+
+
+def normalize(clips: jax.Array, data_cfg: Any) -> jax.Array:
+    """uint8 (or [0, 1] float) clips -> float32 normalised with the dataset mean and std."""
+    x = clips.astype(jnp.float32)
+    if clips.dtype == jnp.uint8:
+        x = x / 255.0
+    return (x - data_cfg.mean) / data_cfg.std
+
+
+def preprocess(clips: jax.Array, rng: jax.Array, data_cfg: Any) -> jax.Array:
+    """[N, T, H, W, 3] uint8 -> float32 network input, colour-augmented here if `color_on_device`."""
+    if not data_cfg.color_on_device:
+        return normalize(clips, data_cfg)
+    x = color_augment(rng, clips.astype(jnp.float32) / 255.0, data_cfg)
+    return normalize(x, data_cfg)
+
 
 GRAY_WEIGHTS = (0.2989, 0.587, 0.114)  # as augment.GRAY_WEIGHTS (torchvision)
 ColorParams = dict[str, jax.Array]

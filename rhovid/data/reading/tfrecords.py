@@ -1,4 +1,4 @@
-"""Prepared datasets on disk: find and open them, give each process its slice, read raw records.
+"""Prepared datasets on disk: each process's slice of a split, its raw records, the broken ones skipped.
 
 How a training stream is made deterministic and resumable. Each process reads a contiguous,
 disjoint slice of the split's examples (TFDS file instructions, so any number of hosts works and
@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import re
 from collections.abc import Callable
 from typing import Any
 
@@ -32,70 +31,11 @@ import tensorflow as tf
 import tensorflow_datasets as tfds
 from absl import logging
 
-from rhovid.data import records, registry
+from rhovid.data import registry
 from rhovid.data.reading import sampling
 
 _READ_BUFFER = 8 << 20  # bytes per open TFRecord file: a video record is a few MB
 _plain = tf.autograph.experimental.do_not_convert  # our dataset functions use tf.cond explicitly
-
-
-def open_dataset(data_cfg: Any) -> tfds.core.DatasetBuilder:
-    """The prepared TFDS dataset `data_cfg.data_dir/data_cfg.name[/config]/<version>`.
-
-    A directory holding `dataset_info.json` is used as is; otherwise the newest version directory
-    below it (or below its single config directory) is.
-
-    Raises:
-      FileNotFoundError: nothing prepared there (the message gives the prepare command).
-      ValueError: several configs, or a dataset that is not in rhovid's records format.
-    """
-    root = os.path.expanduser(data_cfg.data_dir or "~/tensorflow_datasets")
-    path = os.path.join(root, data_cfg.name)
-    found = _find_prepared(path)
-    if not found:
-        raise FileNotFoundError(
-            f"No prepared dataset at {path} (config.data.name={data_cfg.name!r}, "
-            f"config.data.data_dir={data_cfg.data_dir!r}). Prepare it first, e.g.\n"
-            f"  python -m rhovid.data.prepare --dataset={data_cfg.name.split('/')[0]} "
-            f"--source=/path/to/videos --out={root}"
-        )
-    if len(found) > 1:
-        names = sorted(os.path.relpath(os.path.dirname(f), root) for f in found)
-        raise ValueError(f"{path} holds several datasets {names}; set config.data.name to one of them.")
-    builder = tfds.builder_from_directory(found[0])
-    keys = set(builder.info.features.keys())
-    missing = {records.VIDEO, records.NUM_FRAMES, records.FPS} - keys
-    if missing or builder.info.file_format != tfds.core.FileFormat.TFRECORD:
-        raise ValueError(
-            f"{found[0]} is not a rhovid records dataset (missing features {sorted(missing)}, "
-            f"file format {builder.info.file_format}); prepare it with `python -m rhovid.data.prepare`."
-        )
-    return builder
-
-
-def _find_prepared(path: str) -> list[str]:
-    """Directories at `path`, `path/<version>` or `path/<config>/<version>` with dataset_info.json."""
-    if tf.io.gfile.exists(os.path.join(path, "dataset_info.json")):
-        return [path]
-    if not tf.io.gfile.isdir(path):
-        return []
-    newest = _newest_version(path)
-    if newest:
-        return [newest]
-    subdirs = [os.path.join(path, d.rstrip("/")) for d in tf.io.gfile.listdir(path)]
-    return [v for v in map(_newest_version, filter(tf.io.gfile.isdir, subdirs)) if v]
-
-
-def _newest_version(path: str) -> str | None:
-    versions = [
-        d.rstrip("/")
-        for d in tf.io.gfile.listdir(path)
-        if re.fullmatch(r"\d+\.\d+\.\d+/?", d)
-        and tf.io.gfile.exists(os.path.join(path, d.rstrip("/"), "dataset_info.json"))
-    ]
-    if not versions:
-        return None
-    return os.path.join(path, max(versions, key=lambda v: tuple(map(int, v.split(".")))))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -112,7 +52,7 @@ class HostSplit:
 def host_split(data_cfg: Any, split: str, process_index: int, process_count: int) -> HostSplit:
     if registry.kind(data_cfg) == "synthetic":
         raise ValueError("config.data.name='synthetic' has no files; use rhovid.data.reading.sources.")
-    builder = open_dataset(data_cfg)
+    builder = registry.open_dataset(data_cfg)
     try:
         info = builder.info.splits[split]
     except (KeyError, ValueError) as e:
