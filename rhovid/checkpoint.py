@@ -1,7 +1,8 @@
 """Checkpoints: a thin wrapper over orbax's CheckpointManager, plus loading pretrained weights.
 
 A workdir holds
-    config.json              the resolved config of the run (written by process 0)
+    config.json              the resolved config the run started with (written once, by process 0)
+    config_history.jsonl     one line per resume that changed the config: the step, what changed
     checkpoints/<step>/      orbax steps, each with two items:
         model                {params, batch_stats, target_params, target_batch_stats}
         train                {step, opt_state, method_state, rng}
@@ -10,13 +11,21 @@ any moment leaves the last complete step restorable. Evaluation reads only the `
 imported checkpoints (`rhovid.tools.convert`) write the same layout with only `model`. The input
 position needs no item: the input pipeline is a deterministic function of (seed, step).
 No pickles anywhere.
+
+A step that no longer restores (a truncated data file, garbage in `_METADATA`, a missing
+`manifest.ocdbt` or item: a disk or copy went wrong) is reported in one line naming the step folder
+and why, moved to `damaged_checkpoints/<step>-<time>/` (outside the orbax directory, so orbax no
+longer sees it, but kept for inspection), and the next older step is restored instead; only when
+every step is damaged does resuming stop, with an error, rather than silently starting over.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import datetime
 import json
 import os
+import shutil
 from typing import Any
 
 import jax
@@ -24,10 +33,14 @@ import ml_collections
 import orbax.checkpoint as ocp
 from absl import logging
 
+from rhovid.errors import UserError
 from rhovid.state import TrainState
 
 CONFIG_FILE = "config.json"
+CONFIG_HISTORY_FILE = "config_history.jsonl"
 CHECKPOINT_DIR = "checkpoints"
+DAMAGED_DIR = "damaged_checkpoints"  # beside CHECKPOINT_DIR, so orbax never lists what is in it
+ITEMS = ("model", "train")
 
 # Config fields that change the shapes or meaning of the state: a resumed run must match them.
 COMPATIBILITY_FIELDS = (
@@ -100,6 +113,39 @@ class Checkpointer:
             train=ocp.args.StandardRestore(_abstract(_train_tree(state)))))
         return dataclasses.replace(state, **restored["model"], **restored["train"])
 
+    def restore_latest(self, state: TrainState) -> tuple[TrainState, int]:
+        """Restores the newest step that restores; returns (state, step), or (`state`, 0) if none.
+
+        A newer step that fails to restore because its files are damaged is reported (one warning
+        line: which folder, why), moved aside to `damaged_checkpoints/` and skipped. A failure that
+        is not damage (the files read, but do not fit `state`: a different model) is raised as is.
+        Raises `UserError` when checkpoints exist but every one is damaged: never a silent step 0.
+        """
+        damaged = []
+        for step in sorted(self.manager.all_steps(), reverse=True):
+            try:
+                restored = self.restore(state, step)
+            except Exception:  # tensorstore raises bare Exception for unreadable data
+                reason = diagnose_step(os.path.join(self.directory, str(step)), ITEMS)
+                if reason is None:
+                    raise  # the files are fine: the state does not fit them
+                moved = _move_aside(self.directory, step)
+                logging.warning("Checkpoint %s is damaged (%s); moved it to %s; trying the previous step.",
+                                os.path.join(self.directory, str(step)), reason, moved)
+                damaged.append(f"{step}: {reason}")
+                self.manager.reload()  # forget the moved step (latest_step, all_steps)
+                continue
+            if damaged:
+                logging.warning("Resuming from step %d, the newest intact checkpoint in %s.", step,
+                                self.directory)
+            return restored, step
+        if damaged:
+            raise UserError(
+                f"Every checkpoint in {self.directory} is damaged ({'; '.join(damaged)}); they were moved "
+                f"to {os.path.join(os.path.dirname(self.directory), DAMAGED_DIR)}. Restore the workdir "
+                "from a backup, or rerun to start again from step 0.")
+        return state, 0
+
     def wait(self) -> None:
         """Blocks until pending async saves are on disk; a failed one raises `_save_failed`'s error."""
         pending, self._pending = self._pending, None
@@ -127,6 +173,62 @@ class Checkpointer:
             f"Saving checkpoint {step} to {self.directory} failed ({type(error).__name__}: {error}); the "
             f"previous checkpoint ({previous}) is intact. Free disk space and restart: the run resumes "
             "from it.")
+
+
+# ---------------------------------------------------------------------------------------------
+# Damaged steps: why a step folder does not read, and moving it out of orbax's sight.
+
+
+def _short(error: BaseException, limit: int = 160) -> str:
+    text = str(error).split("\n", 1)[0].split(" See full TensorStore details", 1)[0].strip()
+    text = text if len(text) <= limit else text[: limit - 3] + "..."
+    return f"{type(error).__name__}: {text}" if text else type(error).__name__
+
+
+def diagnose_step(step_dir: str, items: tuple[str, ...] = ITEMS) -> str | None:
+    """Why the orbax step folder `step_dir` cannot be read, whatever it is restored into; or None.
+
+    Checks, per item: the folder exists, `_METADATA` is JSON, `manifest.ocdbt` exists, and every
+    array reads back (a restore without a target, so only the files are judged).
+    """
+    for item in items:
+        item_dir = os.path.join(step_dir, item)
+        if not os.path.isdir(item_dir):
+            return f"item '{item}' is missing"
+        metadata = os.path.join(item_dir, "_METADATA")
+        try:
+            with open(metadata, encoding="utf-8") as f:
+                json.load(f)
+        except FileNotFoundError:
+            return f"'{item}/_METADATA' is missing"
+        except (ValueError, OSError) as e:  # UnicodeDecodeError and JSONDecodeError are ValueErrors
+            return f"'{item}/_METADATA' is not valid JSON ({_short(e, 80)})"
+        if not os.path.exists(os.path.join(item_dir, "manifest.ocdbt")):
+            return f"'{item}/manifest.ocdbt' is missing"
+        try:
+            with ocp.StandardCheckpointer() as reader:
+                reader.restore(item_dir)
+        except Exception as e:  # tensorstore raises bare Exception for a truncated data file
+            return f"the arrays of '{item}' do not read, a data file is truncated or corrupt ({_short(e)})"
+    return None
+
+
+def _move_aside(directory: str, step: int) -> str:
+    """Moves `directory/<step>` to `<workdir>/damaged_checkpoints/<step>-<UTC time>/` (process 0)."""
+    stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    target = os.path.join(os.path.dirname(directory), DAMAGED_DIR, f"{step}-{stamp}")
+    if jax.process_index() == 0:
+        os.makedirs(os.path.dirname(target), exist_ok=True)
+        suffix = 0
+        while os.path.exists(target):
+            suffix += 1
+            target = os.path.join(os.path.dirname(directory), DAMAGED_DIR, f"{step}-{stamp}-{suffix}")
+        shutil.move(os.path.join(directory, str(step)), target)
+    if jax.process_count() > 1:
+        from jax.experimental import multihost_utils  # noqa: PLC0415
+
+        multihost_utils.sync_global_devices(f"rhovid-damaged-{step}")
+    return target
 
 
 # ---------------------------------------------------------------------------------------------
@@ -203,10 +305,27 @@ def load_pretrained(path: str, step: int | None = None) -> Pretrained:
     steps = manager.all_steps()
     if not steps:
         raise FileNotFoundError(f"No checkpoint under {directory!r}.")
-    step = max(steps) if step is None else step
-    if step not in steps:
+    if step is not None and step not in steps:
         raise FileNotFoundError(f"No checkpoint for step {step} in {directory!r}; have {sorted(steps)}.")
-    model = manager.restore(step, args=ocp.args.Composite(model=ocp.args.StandardRestore()))["model"]
+    damaged = []
+    for candidate in [step] if step is not None else sorted(steps, reverse=True):
+        try:
+            model = manager.restore(candidate, args=ocp.args.Composite(model=ocp.args.StandardRestore()))
+        except Exception:  # tensorstore raises bare Exception for unreadable data
+            reason = diagnose_step(os.path.join(directory, str(candidate)), ("model",))
+            if reason is None:
+                raise
+            # Read-only here: report and use the previous step; training moves it aside.
+            logging.warning("Checkpoint %s is damaged (%s); using the previous step.",
+                            os.path.join(directory, str(candidate)), reason)
+            damaged.append(f"{candidate}: {reason}")
+            continue
+        step, model = candidate, model["model"]
+        break
+    else:
+        manager.close()
+        raise UserError(f"No checkpoint in {directory} reads ({'; '.join(damaged)}); pick another run "
+                        "or restore the workdir from a backup.")
     manager.close()
     params, stats = model["params"], model.get("batch_stats") or {}
     logging.info("Loaded pretrained backbone from %s at step %d.", path, step)
