@@ -409,7 +409,8 @@ def test_non_files_and_too_short_videos_are_reported_with_reasons(tmp_path):
     (src / "folder.mp4").mkdir()  # a directory named like a video
     os.mkfifo(src / "pipe.avi")  # not a regular file: must not be opened (it would block)
     (plan,) = builders.make_plans("folder", str(src.parent))
-    report = prepare.prepare(plan, str(tmp_path / "out"), OPTS, progress=False)
+    options = decode.DecodeOptions(short_side=SHORT, min_frames=decode.MIN_FRAMES)  # prepare's default
+    report = prepare.prepare(plan, str(tmp_path / "out"), options, progress=False)
     skipped = {v["video_id"]: (v["reason"], v["detail"]) for v in report["skipped"]}
     assert set(skipped) == {"cls/one", "cls/two", "cls/folder", "cls/pipe"}
     assert skipped["cls/one"][0] == skipped["cls/two"][0] == decode.TOO_SHORT
@@ -418,9 +419,8 @@ def test_non_files_and_too_short_videos_are_reported_with_reasons(tmp_path):
     assert skipped["cls/folder"] == (decode.NOT_A_FILE, f"{str(src / 'folder.mp4')!r} is a directory")
     assert skipped["cls/pipe"][0] == decode.NOT_A_FILE
     assert report["splits"]["train"]["videos"] == {"cls/ok": 3}
-    # min_frames=1 keeps them.
-    v = decode.decode_video(str(src / "one.mp4"), decode.DecodeOptions(short_side=SHORT, min_frames=1))
-    assert v.num_frames == 1
+    # min_frames=1 (the decoder's own default) keeps them.
+    assert decode.decode_video(str(src / "one.mp4"), OPTS).num_frames == 1
 
 
 def test_frames_are_resized_as_decoded_not_buffered(tmp_path, monkeypatch):

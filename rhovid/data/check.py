@@ -165,7 +165,7 @@ def define_flags(fv: flags.FlagValues = flags.FLAGS) -> None:
     d(flags.DEFINE_integer, flag_values=fv)("workers", os.cpu_count(), "Probing processes.")
     d(flags.DEFINE_float, flag_values=fv)("min_seconds", 1.0, "Report videos shorter than this.")
     d(flags.DEFINE_integer, flag_values=fv)(
-        "min_frames", decode.DecodeOptions.min_frames, "Report videos with fewer frames (prepare skips them)."
+        "min_frames", decode.MIN_FRAMES, "Report videos with fewer frames (prepare skips them)."
     )
     d(flags.DEFINE_bool, flag_values=fv)("quick", False, "Only demux (count packets), no decode.")
     d(flags.DEFINE_string, flag_values=fv)("report", None, "Report path (./<dataset>_check.json).")

@@ -72,14 +72,19 @@ class DecodeOptions:
       max_fps: cap on the stored frame rate; the source rate is kept when lower. 0 = no cap.
       short_side: stored short side in pixels (up- or downscaled). 0 = keep the source size.
       jpeg_quality: JPEG quality of the stored frames (1-95).
-      min_frames: a video with fewer decoded frames is skipped (reason `too_short`): every clip
-        cut from a 1- or 2-frame video is the same still image repeated. 1 keeps everything.
+      min_frames: a video with fewer decoded frames raises VideoError `too_short`. 1 (the default
+        here) keeps everything; `prepare` and `check` default to MIN_FRAMES.
     """
 
     max_fps: float = 30.0
     short_side: int = 256
     jpeg_quality: int = 90
-    min_frames: int = 3
+    min_frames: int = 1
+
+
+# What `prepare --min_frames` defaults to: every clip cut from a 1- or 2-frame video is the same
+# still image repeated, useless for learning motion.
+MIN_FRAMES = 3
 
 
 @dataclasses.dataclass

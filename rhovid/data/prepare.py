@@ -276,7 +276,7 @@ def define_flags(fv: flags.FlagValues = flags.FLAGS) -> None:
     )
     d(flags.DEFINE_integer, flag_values=fv)("jpeg_quality", records.JPEG_QUALITY, "JPEG quality.")
     d(flags.DEFINE_integer, flag_values=fv)(
-        "min_frames", decode.DecodeOptions.min_frames, "Skip videos with fewer decoded frames (1: keep all)."
+        "min_frames", decode.MIN_FRAMES, "Skip videos with fewer decoded frames (1: keep all)."
     )
     d(flags.DEFINE_integer, flag_values=fv)("workers", os.cpu_count(), "Decoding processes.")
     d(flags.DEFINE_integer, flag_values=fv)("videos_per_shard", 32, "Videos per TFRecord shard.")
