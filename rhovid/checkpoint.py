@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
+import errno
 import fnmatch
 import json
 import os
@@ -174,10 +175,14 @@ class Checkpointer:
         save that fails (a full disk shows up as OSError ENOSPC, or as tensorstore's
         RESOURCE_EXHAUSTED ValueError from the async writer) leaves the previous step untouched.
         """
+        text = str(error)
+        full = (getattr(error, "errno", None) in (errno.ENOSPC, errno.EDQUOT)
+                or any(m in text for m in ("No space left", "RESOURCE_EXHAUSTED", "ENOSPC", "quota")))
+        fix = ("Free disk space and restart" if full else
+               "Fix the cause and restart (a file vanishing mid-save means another process used this workdir)")
         return OSError(
             f"Saving checkpoint {step} to {self.directory} failed ({type(error).__name__}: {error}); the "
-            f"previous checkpoint ({previous}) is intact. Free disk space and restart: the run resumes "
-            "from it.")
+            f"previous checkpoint ({previous}) is intact. {fix}: the run resumes from it.")
 
 
 # ---------------------------------------------------------------------------------------------

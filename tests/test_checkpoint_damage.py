@@ -23,9 +23,12 @@ def _state(scale: float) -> TrainState:
         step=jnp.asarray(int(scale), jnp.int32),
         params={"backbone": {"w": jnp.arange(512, dtype=jnp.float32) * scale}, "head": {"b": jnp.ones(4) * scale}},
         batch_stats={"backbone": {"mean": jnp.full((8,), scale)}},
-        target_params={}, target_batch_stats={},
+        target_params={},
+        target_batch_stats={},
         opt_state={"mu": jnp.arange(512, dtype=jnp.float32) * -scale},
-        method_state={}, rng=jnp.asarray([0, int(scale)], jnp.uint32))
+        method_state={},
+        rng=jnp.asarray([0, int(scale)], jnp.uint32),
+    )
 
 
 def _save(workdir, steps):
@@ -156,3 +159,17 @@ def _config():
     from rhovid import config as config_lib  # noqa: PLC0415
 
     return config_lib.base_config("byol")
+
+
+def test_save_failure_advice_depends_on_the_cause(tmp_path):
+    """'Free disk space' only for a full disk; a vanished file points at a second process."""
+    import errno  # noqa: PLC0415
+
+    ckpt = checkpoint.Checkpointer(str(tmp_path), every_steps=1, keep=5, async_save=False)
+    full = ckpt._save_failed(2, 1, OSError(errno.ENOSPC, "No space left on device"))
+    tensorstore_full = ckpt._save_failed(2, 1, ValueError("RESOURCE_EXHAUSTED: ... No space left on device"))
+    vanished = ckpt._save_failed(2, 1, FileNotFoundError(errno.ENOENT, "No such file", "x.orbax-checkpoint-tmp"))
+    ckpt.close()
+    assert "Free disk space" in str(full) and "Free disk space" in str(tensorstore_full)
+    assert "Free disk space" not in str(vanished) and "another process" in str(vanished)
+    assert all("previous checkpoint (1) is intact" in str(e) for e in (full, tensorstore_full, vanished))
