@@ -1,7 +1,8 @@
 """Checkpoints: a thin wrapper over orbax's CheckpointManager, plus loading pretrained weights.
 
 A workdir holds
-    config.json              the resolved config of the run (written by process 0)
+    config.json              the resolved config the run started with (written once, by process 0)
+    config_history.jsonl     one line per resume that changed the config: the step, what changed
     checkpoints/<step>/      orbax steps, each with two items:
         model                {params, batch_stats, target_params, target_batch_stats}
         train                {step, opt_state, method_state, rng}
@@ -10,13 +11,23 @@ any moment leaves the last complete step restorable. Evaluation reads only the `
 imported checkpoints (`rhovid.tools.convert`) write the same layout with only `model`. The input
 position needs no item: the input pipeline is a deterministic function of (seed, step).
 No pickles anywhere.
+
+A step that no longer restores (a truncated data file, garbage in `_METADATA`, a missing
+`manifest.ocdbt` or item: a disk or copy went wrong) is reported in one line naming the step folder
+and why, moved to `damaged_checkpoints/<step>-<time>/` (outside the orbax directory, so orbax no
+longer sees it, but kept for inspection), and the next older step is restored instead; only when
+every step is damaged does resuming stop, with an error, rather than silently starting over.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import datetime
+import errno
+import fnmatch
 import json
 import os
+import shutil
 from typing import Any
 
 import jax
@@ -24,18 +35,26 @@ import ml_collections
 import orbax.checkpoint as ocp
 from absl import logging
 
+from rhovid.errors import UserError
 from rhovid.state import TrainState
 
 CONFIG_FILE = "config.json"
+CONFIG_HISTORY_FILE = "config_history.jsonl"
 CHECKPOINT_DIR = "checkpoints"
+DAMAGED_DIR = "damaged_checkpoints"  # beside CHECKPOINT_DIR, so orbax never lists what is in it
+ITEMS = ("model", "train")
 
-# Config fields that change the shapes or meaning of the state: a resumed run must match them.
-COMPATIBILITY_FIELDS = (
-    "method", "seed", "batch_size",
-    "data.rho", "data.num_frames", "data.crop_size", "data.name",
-    "model.depth", "model.width", "model.mlp_layers", "model.mlp_dim", "model.mlp_bn",
-    "model.embed_dim", "model.predictor_dim", "model.num_prototypes",
-    "objective.queue_size", "objective.swav_queue_size", "optim.optimizer",
+# The config fields a resumed run may change (fnmatch patterns): how long to train, how often to log,
+# checkpoint and evaluate, where the data lives, and settings that change speed or memory but not
+# the numbers computed. Any other difference from the recorded recipe is refused on resume unless
+# the user allows it explicitly (`check_compatible(..., allow_changes=True)`), and then recorded.
+RESUMABLE_FIELDS = (
+    "num_steps", "num_epochs", "allow_config_change",
+    "log_every_steps", "checkpoint_every_steps", "keep_checkpoints",
+    "knn.*", "eval.*", "pretrained",
+    "data.data_dir", "data.num_parallel_calls",
+    "data.eval_split", "data.eval_short_side", "data.num_test_clips", "data.num_test_crops",
+    "model.remat", "model.matmul_forms", "model.fold_temporal",
 )
 
 
@@ -100,6 +119,39 @@ class Checkpointer:
             train=ocp.args.StandardRestore(_abstract(_train_tree(state)))))
         return dataclasses.replace(state, **restored["model"], **restored["train"])
 
+    def restore_latest(self, state: TrainState) -> tuple[TrainState, int]:
+        """Restores the newest step that restores; returns (state, step), or (`state`, 0) if none.
+
+        A newer step that fails to restore because its files are damaged is reported (one warning
+        line: which folder, why), moved aside to `damaged_checkpoints/` and skipped. A failure that
+        is not damage (the files read, but do not fit `state`: a different model) is raised as is.
+        Raises `UserError` when checkpoints exist but every one is damaged: never a silent step 0.
+        """
+        damaged = []
+        for step in sorted(self.manager.all_steps(), reverse=True):
+            try:
+                restored = self.restore(state, step)
+            except Exception:  # tensorstore raises bare Exception for unreadable data
+                reason = diagnose_step(os.path.join(self.directory, str(step)), ITEMS)
+                if reason is None:
+                    raise  # the files are fine: the state does not fit them
+                moved = _move_aside(self.directory, step)
+                logging.warning("Checkpoint %s is damaged (%s); moved it to %s; trying the previous step.",
+                                os.path.join(self.directory, str(step)), reason, moved)
+                damaged.append(f"{step}: {reason}")
+                self.manager.reload()  # forget the moved step (latest_step, all_steps)
+                continue
+            if damaged:
+                logging.warning("Resuming from step %d, the newest intact checkpoint in %s.", step,
+                                self.directory)
+            return restored, step
+        if damaged:
+            raise UserError(
+                f"Every checkpoint in {self.directory} is damaged ({'; '.join(damaged)}); they were moved "
+                f"to {os.path.join(os.path.dirname(self.directory), DAMAGED_DIR)}. Restore the workdir "
+                "from a backup, or rerun to start again from step 0.")
+        return state, 0
+
     def wait(self) -> None:
         """Blocks until pending async saves are on disk; a failed one raises `_save_failed`'s error."""
         pending, self._pending = self._pending, None
@@ -123,55 +175,201 @@ class Checkpointer:
         save that fails (a full disk shows up as OSError ENOSPC, or as tensorstore's
         RESOURCE_EXHAUSTED ValueError from the async writer) leaves the previous step untouched.
         """
+        text = str(error)
+        full = (getattr(error, "errno", None) in (errno.ENOSPC, errno.EDQUOT)
+                or any(m in text for m in ("No space left", "RESOURCE_EXHAUSTED", "ENOSPC", "quota")))
+        fix = ("Free disk space and restart" if full else
+               "Fix the cause and restart (a file vanishing mid-save means another process used this workdir)")
         return OSError(
             f"Saving checkpoint {step} to {self.directory} failed ({type(error).__name__}: {error}); the "
-            f"previous checkpoint ({previous}) is intact. Free disk space and restart: the run resumes "
-            "from it.")
+            f"previous checkpoint ({previous}) is intact. {fix}: the run resumes from it.")
+
+
+# ---------------------------------------------------------------------------------------------
+# Damaged steps: why a step folder does not read, and moving it out of orbax's sight.
+
+
+def _short(error: BaseException, limit: int = 160) -> str:
+    text = str(error).split("\n", 1)[0].split(" See full TensorStore details", 1)[0].strip()
+    text = text if len(text) <= limit else text[: limit - 3] + "..."
+    return f"{type(error).__name__}: {text}" if text else type(error).__name__
+
+
+def diagnose_step(step_dir: str, items: tuple[str, ...] = ITEMS) -> str | None:
+    """Why the orbax step folder `step_dir` cannot be read, whatever it is restored into; or None.
+
+    Checks, per item: the folder exists, `_METADATA` is JSON, `manifest.ocdbt` exists, and every
+    array reads back (a restore without a target, so only the files are judged).
+    """
+    for item in items:
+        item_dir = os.path.join(step_dir, item)
+        if not os.path.isdir(item_dir):
+            return f"item '{item}' is missing"
+        metadata = os.path.join(item_dir, "_METADATA")
+        try:
+            with open(metadata, encoding="utf-8") as f:
+                json.load(f)
+        except FileNotFoundError:
+            return f"'{item}/_METADATA' is missing"
+        except (ValueError, OSError) as e:  # UnicodeDecodeError and JSONDecodeError are ValueErrors
+            return f"'{item}/_METADATA' is not valid JSON ({_short(e, 80)})"
+        if not os.path.exists(os.path.join(item_dir, "manifest.ocdbt")):
+            return f"'{item}/manifest.ocdbt' is missing"
+        try:
+            with ocp.StandardCheckpointer() as reader:
+                reader.restore(item_dir)
+        except Exception as e:  # tensorstore raises bare Exception for a truncated data file
+            return f"the arrays of '{item}' do not read, a data file is truncated or corrupt ({_short(e)})"
+    return None
+
+
+def _move_aside(directory: str, step: int) -> str:
+    """Moves `directory/<step>` to `<workdir>/damaged_checkpoints/<step>-<UTC time>/` (process 0)."""
+    stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    target = os.path.join(os.path.dirname(directory), DAMAGED_DIR, f"{step}-{stamp}")
+    if jax.process_index() == 0:
+        os.makedirs(os.path.dirname(target), exist_ok=True)
+        suffix = 0
+        while os.path.exists(target):
+            suffix += 1
+            target = os.path.join(os.path.dirname(directory), DAMAGED_DIR, f"{step}-{stamp}-{suffix}")
+        shutil.move(os.path.join(directory, str(step)), target)
+    if jax.process_count() > 1:
+        from jax.experimental import multihost_utils  # noqa: PLC0415
+
+        multihost_utils.sync_global_devices(f"rhovid-damaged-{step}")
+    return target
 
 
 # ---------------------------------------------------------------------------------------------
 # The resolved config beside the checkpoints.
 
 
-def save_config(config: ml_collections.ConfigDict, workdir: str) -> None:
-    """Writes the resolved config as JSON (process 0 only)."""
+def _as_json(config: ml_collections.ConfigDict | dict) -> dict:
+    """`config` as plain JSON values (lists, not tuples), the form config.json stores."""
+    if isinstance(config, ml_collections.ConfigDict):
+        return json.loads(config.to_json_best_effort(sort_keys=True))
+    return json.loads(json.dumps(config, sort_keys=True, default=str))
+
+
+def _flatten(tree: dict, prefix: str = "") -> dict[str, Any]:
+    """{"optim": {"base_lr": 1}} -> {"optim.base_lr": 1}; an empty dict stays a leaf."""
+    flat = {}
+    for key, value in tree.items():
+        if isinstance(value, dict) and value:
+            flat.update(_flatten(value, f"{prefix}{key}."))
+        else:
+            flat[f"{prefix}{key}"] = value
+    return flat
+
+
+def _set(tree: dict, dotted: str, value: Any) -> None:
+    *parents, leaf = dotted.split(".")
+    for part in parents:
+        if not isinstance(tree.get(part), dict):
+            tree[part] = {}
+        tree = tree[part]
+    tree[leaf] = value
+
+
+def _write_json(path: str, payload: dict) -> None:
+    tmp = path + ".tmp"
+    with open(tmp, "w") as f:
+        json.dump(payload, f, indent=2, sort_keys=True)
+    os.replace(tmp, path)
+
+
+def save_config(config: ml_collections.ConfigDict, workdir: str, *, step: int | None = None) -> None:
+    """Records the config of a run that starts or resumes in `workdir` (process 0 only).
+
+    The first run writes config.json; it is never overwritten. A resume whose config differs from
+    the recorded one (fields of `RESUMABLE_FIELDS`, or any field after `allow_changes=True`)
+    appends one line to config_history.jsonl: the time, the step it resumed at and every change as
+    `field: [old, new]`. `load_config` replays the history over config.json.
+    """
     if jax.process_index() != 0:
         return
     os.makedirs(workdir, exist_ok=True)
     path = os.path.join(workdir, CONFIG_FILE)
-    tmp = path + ".tmp"
-    with open(tmp, "w") as f:
-        f.write(config.to_json_best_effort(indent=2, sort_keys=True))
-    os.replace(tmp, path)
+    if not os.path.exists(path):
+        _write_json(path, _as_json(config))
+        return
+    changes, _ = config_changes(load_config(workdir), config)
+    if not changes:
+        return
+    record = {"time": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+              "step": step, "changes": {f: [old, new] for f, (old, new) in changes.items()}}
+    with open(os.path.join(workdir, CONFIG_HISTORY_FILE), "a") as f:
+        f.write(json.dumps(record, sort_keys=True) + "\n")
+        f.flush()
+        os.fsync(f.fileno())
 
 
-def load_config(workdir: str) -> ml_collections.ConfigDict:
-    """The config a run saved in its workdir."""
+def load_config(workdir: str, *, original: bool = False) -> ml_collections.ConfigDict:
+    """The config a run saved in its workdir: config.json with config_history.jsonl replayed over it.
+
+    Args:
+      workdir: the run's directory.
+      original: the config the run started with, ignoring later recorded changes.
+    """
     path = os.path.join(workdir, CONFIG_FILE)
     if not os.path.exists(path):
         raise FileNotFoundError(f"No {CONFIG_FILE} in {workdir!r}: is it a rhovid workdir?")
     with open(path) as f:
-        return ml_collections.ConfigDict(json.load(f))
+        tree = json.load(f)
+    history = os.path.join(workdir, CONFIG_HISTORY_FILE)
+    if not original and os.path.exists(history):
+        with open(history) as f:
+            for line in f:
+                if line.strip():
+                    for field, (_, new) in json.loads(line)["changes"].items():
+                        _set(tree, field, new)
+    return ml_collections.ConfigDict(tree)
 
 
-def _get(config: Any, dotted: str) -> Any:
-    for part in dotted.split("."):
-        config = config.get(part) if isinstance(config, (dict, ml_collections.ConfigDict)) else None
-    return tuple(config) if isinstance(config, list) else config
+def config_changes(saved: ml_collections.ConfigDict | dict, config: ml_collections.ConfigDict | dict
+                   ) -> tuple[dict[str, tuple[Any, Any]], list[str]]:
+    """Every field whose value differs: ({field: (saved, new)}, fields only one side has).
+
+    Fields only one side has come from a different rhovid version (a field added or removed), not
+    from the user: they are returned apart and never refused.
+    """
+    a, b = _flatten(_as_json(saved)), _flatten(_as_json(config))
+    changes = {f: (a[f], b[f]) for f in sorted(a.keys() & b.keys()) if a[f] != b[f]}
+    return changes, sorted(a.keys() ^ b.keys())
 
 
-def check_compatible(config: ml_collections.ConfigDict, workdir: str) -> None:
-    """Fails, naming every differing field, if `workdir` holds a run of a different config."""
+def may_change_on_resume(field: str) -> bool:
+    """Whether `field` is in `RESUMABLE_FIELDS` (bookkeeping a resumed run may change)."""
+    return any(fnmatch.fnmatchcase(field, pattern) for pattern in RESUMABLE_FIELDS)
+
+
+def check_compatible(config: ml_collections.ConfigDict, workdir: str, *,
+                     allow_changes: bool = False) -> dict[str, tuple[Any, Any]]:
+    """Compares `config` with the recipe recorded in `workdir`; returns every changed field.
+
+    A change outside `RESUMABLE_FIELDS` raises `UserError` naming every such field with both
+    values, unless `allow_changes` (the user's explicit `--config.allow_config_change=True`); the caller then
+    records the changes with `save_config(config, workdir, step=...)`. Nothing to compare (a new
+    workdir) returns {}.
+    """
     if not os.path.exists(os.path.join(workdir, CONFIG_FILE)):
-        return
-    saved = load_config(workdir)
-    diffs = [(f, _get(saved, f), _get(config, f)) for f in COMPATIBILITY_FIELDS
-             if _get(saved, f) != _get(config, f)]
-    if diffs:
-        listed = "; ".join(f"{f}: checkpoint has {a!r}, config has {b!r}" for f, a, b in diffs)
-        raise ValueError(
+        return {}
+    changes, unmatched = config_changes(load_config(workdir), config)
+    if unmatched:
+        logging.warning("Fields recorded on one side only (another rhovid version), not compared: %s.",
+                        ", ".join(unmatched))
+    refused = {f: v for f, v in changes.items() if not may_change_on_resume(f)}
+    if refused and not allow_changes:
+        listed = "; ".join(f"{f}: checkpoint has {a!r}, config has {b!r}" for f, (a, b) in refused.items())
+        raise UserError(
             f"The workdir {workdir!r} holds a run with a different config ({listed}). Use a new "
-            "--workdir, or the same config to resume.")
+            "--workdir, the same config to resume, or --config.allow_config_change=True to continue with the "
+            f"change (recorded in {CONFIG_HISTORY_FILE}).")
+    if refused:
+        logging.warning("Resuming %s with a changed recipe (allow_config_change): %s.", workdir,
+                        "; ".join(f"{f}: {a!r} -> {b!r}" for f, (a, b) in refused.items()))
+    return changes
 
 
 # ---------------------------------------------------------------------------------------------
@@ -203,10 +401,27 @@ def load_pretrained(path: str, step: int | None = None) -> Pretrained:
     steps = manager.all_steps()
     if not steps:
         raise FileNotFoundError(f"No checkpoint under {directory!r}.")
-    step = max(steps) if step is None else step
-    if step not in steps:
+    if step is not None and step not in steps:
         raise FileNotFoundError(f"No checkpoint for step {step} in {directory!r}; have {sorted(steps)}.")
-    model = manager.restore(step, args=ocp.args.Composite(model=ocp.args.StandardRestore()))["model"]
+    damaged = []
+    for candidate in [step] if step is not None else sorted(steps, reverse=True):
+        try:
+            model = manager.restore(candidate, args=ocp.args.Composite(model=ocp.args.StandardRestore()))
+        except Exception:  # tensorstore raises bare Exception for unreadable data
+            reason = diagnose_step(os.path.join(directory, str(candidate)), ("model",))
+            if reason is None:
+                raise
+            # Read-only here: report and use the previous step; training moves it aside.
+            logging.warning("Checkpoint %s is damaged (%s); using the previous step.",
+                            os.path.join(directory, str(candidate)), reason)
+            damaged.append(f"{candidate}: {reason}")
+            continue
+        step, model = candidate, model["model"]
+        break
+    else:
+        manager.close()
+        raise UserError(f"No checkpoint in {directory} reads ({'; '.join(damaged)}); pick another run "
+                        "or restore the workdir from a backup.")
     manager.close()
     params, stats = model["params"], model.get("batch_stats") or {}
     logging.info("Loaded pretrained backbone from %s at step %d.", path, step)
@@ -218,7 +433,11 @@ def load_pretrained(path: str, step: int | None = None) -> Pretrained:
 def write_imported(workdir: str, config: ml_collections.ConfigDict, params: dict,
                    batch_stats: dict, step: int = 0) -> None:
     """Writes imported weights in the workdir layout so every evaluation config accepts them."""
-    save_config(config, workdir)
+    if jax.process_index() == 0:  # a re-import replaces weights and config, history included
+        os.makedirs(workdir, exist_ok=True)
+        _write_json(os.path.join(workdir, CONFIG_FILE), _as_json(config))
+        if os.path.exists(os.path.join(workdir, CONFIG_HISTORY_FILE)):
+            os.remove(os.path.join(workdir, CONFIG_HISTORY_FILE))
     directory = os.path.join(os.path.abspath(workdir), CHECKPOINT_DIR)
     manager = ocp.CheckpointManager(directory, item_names=("model", "train"))
     tree = {"params": params, "batch_stats": batch_stats, "target_params": {}, "target_batch_stats": {}}

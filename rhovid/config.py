@@ -138,6 +138,9 @@ def base_config(method: str) -> ml_collections.ConfigDict:
     c.log_every_steps = 50
     c.checkpoint_every_steps = 1000
     c.keep_checkpoints = 3
+    # Resume a workdir whose recorded recipe differs from this config (the change is recorded in
+    # config_history.jsonl); without it, such a resume is refused naming every changed field.
+    c.allow_config_change = False
     c.knn = ml_collections.ConfigDict()
     c.knn.every_steps = 0  # 0 = off (pod scale); kNN monitor on the eval split otherwise
     c.knn.k = 200
@@ -150,11 +153,12 @@ def base_config(method: str) -> ml_collections.ConfigDict:
 
 def validate(c: ml_collections.ConfigDict, num_devices: int) -> None:
     """Fails before training, with one line naming the value and the fix, on a bad config."""
+    from rhovid.errors import UserError  # noqa: PLC0415
     from rhovid.models.layers import resolve_matmul_forms  # noqa: PLC0415
     from rhovid.models.resnet3d import STAGE_DEPTHS  # noqa: PLC0415
 
     def fail(msg: str) -> None:
-        raise ValueError(msg)
+        raise UserError(msg)
 
     if c.method not in METHODS:
         fail(f"config.method={c.method!r} is not one of {METHODS}.")
@@ -184,8 +188,36 @@ def validate(c: ml_collections.ConfigDict, num_devices: int) -> None:
              f"data.eval_short_side={c.data.eval_short_side}); lower crop_size or raise eval_short_side.")
     if c.optim.optimizer not in ("sgd", "lars"):
         fail(f"optim.optimizer={c.optim.optimizer!r}; use 'sgd' or 'lars'.")
-    if c.num_steps <= 0 and c.num_epochs <= 0:
-        fail("Set num_epochs > 0 or num_steps > 0.")
+    if c.num_steps < 0:
+        fail(f"num_steps={c.num_steps} is negative (it would train nothing); use a positive count, or 0 to "
+             "train for num_epochs.")
+    if c.num_epochs < 0:
+        fail(f"num_epochs={c.num_epochs} is negative; use a positive number of epochs (or set num_steps).")
+    if c.num_steps == 0 and c.num_epochs <= 0:
+        fail(f"num_steps=0 and num_epochs={c.num_epochs}: nothing to train; set --config.num_epochs > 0 or "
+             "--config.num_steps > 0.")
+    if c.optim.base_lr < 0:
+        fail(f"optim.base_lr={c.optim.base_lr} is negative (training would climb the loss); use a positive "
+             "learning rate, e.g. the method's default.")
+    if c.optim.weight_decay < 0:
+        fail(f"optim.weight_decay={c.optim.weight_decay} is negative; use 0 (off) or a positive value.")
+    for name in ("log_every_steps", "checkpoint_every_steps", "keep_checkpoints"):
+        if c[name] < 1:
+            fail(f"{name}={c[name]} must be >= 1 (keep_checkpoints=1 keeps only the latest step); "
+                 f"set --config.{name}=1 or more.")
+    if c.knn.every_steps < 0:
+        fail(f"knn.every_steps={c.knn.every_steps} is negative; use 0 (off) or a step interval.")
+    for name, value in (("objective.temperature", c.objective.temperature),
+                        ("knn.temperature", c.knn.temperature),
+                        ("objective.sinkhorn_epsilon", c.objective.sinkhorn_epsilon)):
+        if not value > 0:  # also catches NaN
+            fail(f"{name}={value} must be > 0 (it divides the similarities); the paper uses 0.1 for "
+                 "objective.temperature, 0.07 for knn.temperature, 0.05 for sinkhorn_epsilon.")
+    if not 0 <= c.objective.momentum_base <= 1:
+        fail(f"objective.momentum_base={c.objective.momentum_base} must be in [0, 1]; "
+             "use the paper's MoCo 0.994 or BYOL 0.996.")
+    if c.data.crop_size < 1:
+        fail(f"data.crop_size={c.data.crop_size} must be >= 1.")
     if c.model.bn_group_size > 0 and (c.batch_size * max(c.data.rho, 2)) % c.model.bn_group_size:
         fail(f"model.bn_group_size={c.model.bn_group_size} does not divide the {c.batch_size * max(c.data.rho, 2)} "
              "clips of a batch; choose a divisor, 0 (global) or -1 (per device).")

@@ -3,9 +3,12 @@
     result = loop.run(config, workdir, program)
 
 The loop owns what every long run needs and knows nothing about what is trained:
-  - the workdir: refuses one that holds a different run, keeps the resolved config beside it;
-  - checkpoints: restores the newest one, saves every `checkpoint_every_steps`, at the end and on
-    SIGTERM, and never saves a state with a non-finite value in it;
+  - the workdir: locked for this run (a second process on it refuses at once, naming the holder);
+    one holding a different recipe is refused (or, with `allow_config_change`, the change is
+    recorded in `config_history.jsonl`), and the resolved config is kept beside the checkpoints;
+  - checkpoints: restores the newest one that restores (a damaged one is set aside, named),
+    saves every `checkpoint_every_steps`, at the end and on SIGTERM, and never saves a state with a
+    non-finite value in it;
   - metrics: fetched one step late (the host never waits for the device between steps), a
     non-finite loss stops the run naming the step and the last good checkpoint, scalars go to
     TensorBoard and `metrics.jsonl` (both cut back to the resumed step), with progress and ETA;
@@ -35,6 +38,7 @@ import numpy as np
 from absl import logging
 
 from rhovid import checkpoint, writers
+from rhovid import workdir as workdir_lib
 
 StepFn = Callable[[Any, Any], tuple[Any, Mapping[str, jax.Array]]]
 
@@ -133,29 +137,29 @@ def run(config: ml_collections.ConfigDict, workdir: str, program: Program) -> Re
       Preempted: SIGTERM stopped it after saving a checkpoint, so a task never goes on to evaluate
         a half-trained network (`rhovid.main` turns it into a warning and exit status 0).
     """
-    checkpoint.check_compatible(config, workdir)
-    ckpt = checkpoint.Checkpointer(workdir, every_steps=config.checkpoint_every_steps,
-                                   keep=config.keep_checkpoints)
-    writer = None
-    try:
-        state, start_step = program.state, 0
-        if ckpt.latest_step is not None:
-            state = ckpt.restore(state)
-            start_step = int(jax.device_get(state.step))
-        checkpoint.save_config(config, workdir)
-        total = program.total_steps
-        if start_step >= total:
-            logging.info("%s: already finished at step %d of %d in %s; nothing to do.",
-                         program.description, start_step, total, workdir)
-            return Result(state, {})
-        if start_step:
-            logging.info("Resumed from step %d in %s.", start_step, workdir)
-        writer = writers.Writer(workdir, resume_step=start_step)  # drops what a killed run logged after it
-        state, last, step = _train(program, state, start_step, ckpt, writer, config.log_every_steps)
-    finally:
-        ckpt.close()  # waits for async saves: a failure still leaves the last good step on disk
-        if writer is not None:
-            writer.close()
+    lock = workdir_lib.WorkdirLock(workdir, enabled=jax.process_index() == 0)
+    with lock:  # before anything in the workdir is read or cleaned (orbax cleans at start-up)
+        checkpoint.check_compatible(config, workdir, allow_changes=config.allow_config_change)
+        ckpt = checkpoint.Checkpointer(workdir, every_steps=config.checkpoint_every_steps,
+                                       keep=config.keep_checkpoints)
+        writer = None
+        try:
+            state, start_step = ckpt.restore_latest(program.state)  # skips (and sets aside) damaged steps
+            checkpoint.save_config(config, workdir, step=start_step)  # a changed recipe is recorded
+            total = program.total_steps
+            if start_step >= total:
+                logging.info("%s: already finished at step %d of %d in %s; nothing to do.",
+                             program.description, start_step, total, workdir)
+                return Result(state, {})
+            if start_step:
+                logging.info("Resumed from step %d in %s.", start_step, workdir)
+            writer = writers.Writer(workdir, resume_step=start_step)  # drops what a killed run logged after it
+            state, last, step = _train(program, state, start_step, ckpt, writer, config.log_every_steps,
+                                       lock.check)
+        finally:
+            ckpt.close()  # waits for async saves: a failure still leaves the last good step on disk
+            if writer is not None:
+                writer.close()
     if step < total:
         raise Preempted(f"Stopped by SIGTERM at step {step} of {total}; the checkpoint is saved: rerun the "
                         "same command (same --workdir) to resume.")
@@ -163,7 +167,8 @@ def run(config: ml_collections.ConfigDict, workdir: str, program: Program) -> Re
 
 
 def _train(program: Program, state: Any, start_step: int, ckpt: checkpoint.Checkpointer,
-           writer: writers.Writer, log_every_steps: int) -> tuple[Any, dict[str, float], int]:
+           writer: writers.Writer, log_every_steps: int,
+           check_lock: Callable[[], None]) -> tuple[Any, dict[str, float], int]:
     """Steps from `start_step` to the end or to SIGTERM; returns (state, last metrics, last step)."""
     total = program.total_steps
     progress = writers.Progress(total, program.examples_per_step, start_step)
@@ -192,7 +197,8 @@ def _train(program: Program, state: Any, start_step: int, ckpt: checkpoint.Check
             writer.write_scalars(step, {**metrics, **extra})
 
     def save(step: int) -> None:
-        """Checkpoints `state` as `step`; never a state holding NaN or inf."""
+        """Checkpoints `state` as `step`; never a state holding NaN or inf, never into a lost workdir."""
+        check_lock()  # another run took the workdir over (a stale-lock takeover): stop, do not write
         if not bool(_all_finite(state)):
             raise FloatingPointError(
                 f"The state after step {step} holds NaN or inf (the update overflowed although the loss "

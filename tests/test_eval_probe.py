@@ -34,17 +34,45 @@ def test_shuffled_labels_give_chance():
     assert abs(acc - 0.25) < 0.05, acc  # 4 classes: chance is 25 %; 3σ ≈ 3 %
 
 
+def _objective_and_gradient_norm(w, b, x, y, l2):
+    """f = mean CE + l2/2·||W||² and ||∇f|| over (W, b), in float64 NumPy from the formulas."""
+    w, b, x = w.astype(np.float64), b.astype(np.float64), x.astype(np.float64)
+    logits = x @ w + b
+    logits -= logits.max(1, keepdims=True)
+    logp = logits - np.log(np.exp(logits).sum(1, keepdims=True))
+    n = len(y)
+    f = -logp[np.arange(n), y].mean() + 0.5 * l2 * np.sum(w * w)
+    residual = np.exp(logp)
+    residual[np.arange(n), y] -= 1.0  # softmax - one-hot
+    grad_w, grad_b = x.T @ residual / n + l2 * w, residual.mean(0)
+    return f, float(np.sqrt(np.sum(grad_w**2) + np.sum(grad_b**2)))
+
+
 def test_jax_solver_matches_sklearn_optimum():
-    """Both minimise mean CE + l2/2·||W||²; sklearn's C = 1 / (l2·N) has the same optimum."""
+    """Both minimise mean CE + l2/2·||W||² (sklearn's C = 1 / (l2·N) is the same objective).
+
+    Compared is what each solver guarantees, re-evaluated independently in float64: the gradient
+    is ~0 at each solution and the objective values agree. Iterates themselves are not compared:
+    two solvers stop at different points of the flat valley around the optimum (and the bias is
+    only defined up to a shift), so their probabilities differ in the 4th decimal.
+    """
     x, y = _clusters(50, 4, 8, 5.0, seed=3)  # overlapping classes: a well-conditioned optimum
     z = (x - x.mean(0)) / x.std(0)
     for l2 in (1e-3, 1e-1):
         wj, bj = probe._fit(z, y, l2, 4, "jax", 1000, 1e-7)
         ws, bs = probe._fit(z, y, l2, 4, "sklearn", 5000, 1e-10)
-        np.testing.assert_allclose(wj, ws, atol=2e-3)  # W is identifiable (penalised) ...
-        pj = probe.LogisticProbe(wj, bj, np.zeros(8), np.ones(8), l2, {}).predict_proba(z)
-        ps = probe.LogisticProbe(ws, bs, np.zeros(8), np.ones(8), l2, {}).predict_proba(z)
-        np.testing.assert_allclose(pj, ps, atol=1e-4)  # ... the bias only up to a shift
+        fj, gj = _objective_and_gradient_norm(wj, bj, z, y, l2)
+        fs, gs = _objective_and_gradient_norm(ws, bs, z, y, l2)
+        # The JAX solver stops once its float32 ||∇f|| < 1e-7; re-evaluated in float64 at its
+        # float32 parameters the norm stays at that scale (measured 1e-7), 100x margin.
+        assert gj < 1e-5, (l2, gj)
+        # sklearn stops at tol=1e-10 on its own scaling, then W is stored as float32: measured
+        # ||∇f|| <= 1.2e-4 here, 10x margin.
+        assert gs < 1e-3, (l2, gs)
+        # Same minimum: by l2-strong convexity in W, f - f* <= ||∇f||²/(2·l2), which is <= 4e-7 for
+        # the gradients measured here (2.6e-5 at l2=1e-3, 1.1e-4 at l2=0.1); allowed 1e-5, measured 2e-8.
+        assert abs(fj - fs) <= 1e-5, (l2, fj, fs)
+        assert fj < np.log(4) - 0.3  # far below the uniform guess: a real fit, not a trivial point
 
 
 def test_held_out_split_is_disjoint_and_complete():

@@ -23,6 +23,7 @@ from PIL import Image
 
 from rhovid.data import prepare
 from rhovid.data.preparation import builders, decode, writer
+from rhovid.errors import UserError
 
 SHORT = 32
 OPTS = decode.DecodeOptions(max_fps=30, short_side=SHORT)
@@ -361,3 +362,188 @@ def test_beam_path_writes_the_same_dataset(tmp_path):
         "a/one": (0, 4),
         "b/two": (1, 5),
     }
+
+
+# ---- preparation edges: links, non-files, short videos, memory, variable rate, empty sources ----
+
+
+def write_vfr(path, times, size=(48, 64)):
+    """A variable-frame-rate H.264 video: pattern frame i shown at times[i] seconds (1 ms clock)."""
+    import fractions  # pylint: disable=g-import-not-at-top
+
+    import av  # pylint: disable=g-import-not-at-top
+
+    h, w = size
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with av.open(str(path), "w") as c:
+        s = c.add_stream("libx264", rate=50)
+        s.width, s.height, s.pix_fmt = w, h, "yuv420p"
+        s.codec_context.time_base = fractions.Fraction(1, 1000)
+        for i, t in enumerate(times):
+            frame = av.VideoFrame.from_ndarray(vf.frame_pattern(i, h, w), format="rgb24")
+            frame.pts, frame.time_base = round(t * 1000), fractions.Fraction(1, 1000)
+            for p in s.encode(frame):
+                c.mux(p)
+        for p in s.encode():
+            c.mux(p)
+    return path
+
+
+def test_symlink_loop_lists_each_file_once(tmp_path):
+    src = tmp_path / "videos"
+    _tiny(src / "cls" / "a.mp4")
+    os.symlink(".", src / "cls" / "again")  # a loop: cls/again/again/... is cls
+    os.symlink(src / "cls", src / "alias")  # a second name for a folder already listed
+    outside = tmp_path / "elsewhere"
+    _tiny(outside / "b.mp4")
+    os.symlink(outside, src / "linked")  # a link out of the tree is followed (once)
+    (plan,) = builders.make_plans("folder", str(src))
+    assert sorted(i.video_id for i in plan.splits["train"]) == ["cls/a", "linked/b"]
+    assert any("2 symlinked folders" in n for n in plan.notes), plan.notes
+
+
+def test_non_files_and_too_short_videos_are_reported_with_reasons(tmp_path):
+    src = tmp_path / "videos" / "cls"
+    _tiny(src / "ok.mp4", 3)
+    _tiny(src / "one.mp4", 1)
+    _tiny(src / "two.mp4", 2)
+    (src / "folder.mp4").mkdir()  # a directory named like a video
+    os.mkfifo(src / "pipe.avi")  # not a regular file: must not be opened (it would block)
+    (plan,) = builders.make_plans("folder", str(src.parent))
+    options = decode.DecodeOptions(short_side=SHORT, min_frames=decode.MIN_FRAMES)  # prepare's default
+    report = prepare.prepare(plan, str(tmp_path / "out"), options, progress=False)
+    skipped = {v["video_id"]: (v["reason"], v["detail"]) for v in report["skipped"]}
+    assert set(skipped) == {"cls/one", "cls/two", "cls/folder", "cls/pipe"}
+    assert skipped["cls/one"][0] == skipped["cls/two"][0] == decode.TOO_SHORT
+    assert "1 frame(s), fewer than min_frames=3" in skipped["cls/one"][1]
+    assert "2 frame(s)" in skipped["cls/two"][1]
+    assert skipped["cls/folder"] == (decode.NOT_A_FILE, f"{str(src / 'folder.mp4')!r} is a directory")
+    assert skipped["cls/pipe"][0] == decode.NOT_A_FILE
+    assert report["splits"]["train"]["videos"] == {"cls/ok": 3}
+    # min_frames=1 (the decoder's own default) keeps them.
+    assert decode.decode_video(str(src / "one.mp4"), OPTS).num_frames == 1
+
+
+def test_frames_are_resized_as_decoded_not_buffered(tmp_path, monkeypatch):
+    """Each full-size frame is turned into a stored-size JPEG before the next one is decoded."""
+    path = vf.write_video(tmp_path / "v.mp4", 20, 25, size=(96, 128))
+    events = []
+    real_iter, real_jpeg = decode._iter_frames, decode._to_jpeg
+
+    def iter_frames(*a):
+        for i, item in enumerate(real_iter(*a)):
+            events.append(("decoded", i))
+            yield item
+
+    def to_jpeg(frame, size, quality):
+        events.append(("encoded", None))
+        return real_jpeg(frame, size, quality)
+
+    monkeypatch.setattr(decode, "_iter_frames", iter_frames)
+    monkeypatch.setattr(decode, "_to_jpeg", to_jpeg)
+    video = decode.decode_video(str(path), OPTS)
+    assert video.num_frames == 20
+    kinds = [k for k, _ in events]
+    assert kinds == ["decoded", "encoded"] * 20  # never two full-size frames held by rhovid at once
+    assert min(jpeg(video.frames[0]).shape[:2]) == SHORT
+
+
+def test_variable_rate_clip_under_the_cap_keeps_every_frame(tmp_path):
+    """41 frames in 1.48 s: 50 fps for 0.4 s, then 18.5 fps. The mean (27 fps) is under the cap, so
+    all 41 frames are stored, in order; the first frames alone (50 fps) would have suggested
+    resampling to 30 fps and dropped real frames."""
+    times = np.concatenate([[0.0], np.cumsum([0.02] * 20 + [0.054] * 20)])
+    path = write_vfr(tmp_path / "vfr" / "phone.mp4", times)
+    video = decode.decode_video(str(path), OPTS)
+    assert video.num_frames == 41
+    assert video.fps == pytest.approx(40 / 1.48, rel=1e-3)
+    ref = [resized(f, SHORT) for f in vf.decode_all(path)]
+    assert [vf.match_frame(jpeg(b), ref) for b in video.frames] == list(range(41))
+    stats = decode.probe(str(path))
+    assert stats.decoded_frames == 41 and stats.source_fps == pytest.approx(40 / 1.48, rel=1e-3)
+
+
+def test_fast_source_is_still_capped_evenly(tmp_path):
+    """A 60 fps source over the 30 fps cap keeps every second frame (rate over the whole video)."""
+    path = vf.write_video(tmp_path / "fast.mp4", 40, 60)
+    video = decode.decode_video(str(path), OPTS)
+    ref = [resized(f, SHORT) for f in vf.decode_all(path)]
+    assert video.fps == 30 and [vf.match_frame(jpeg(b), ref) for b in video.frames] == list(range(0, 40, 2))
+
+
+def _run_cli(argv):
+    fv = flags.FlagValues()
+    prepare.define_flags(fv)
+    fv(["prepare", *argv])
+    return prepare.run(fv)
+
+
+def test_empty_or_wrong_source_fails_naming_folder_and_layout(tmp_path):
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    (empty / "notes.txt").write_text("no videos here")
+    message = r"No videos found under --source=.*empty for --dataset=folder; expected DIR/<class>/"
+    with pytest.raises(UserError, match=message) as e:
+        _run_cli(["--dataset=folder", f"--source={empty}", f"--out={tmp_path / 'out'}", "--workers=1"])
+    assert "\n" not in str(e.value)
+    assert not (tmp_path / "out").exists()
+
+
+def test_source_where_nothing_decodes_fails_after_the_report(tmp_path):
+    src = tmp_path / "junk" / "cls"
+    src.mkdir(parents=True)
+    (src / "a.mp4").write_bytes(b"not a video " * 50)
+    message = r"No video of --source=.* could be prepared for junk \(1 unreadable\); .*prepare_report.json"
+    with pytest.raises(UserError, match=message):
+        _run_cli(["--dataset=folder", f"--source={src.parent}", f"--out={tmp_path / 'out'}", "--workers=1"])
+
+
+def test_pyslowfast_lists(tmp_path):
+    src, lists = tmp_path / "k400", tmp_path / "lists"
+    lists.mkdir()
+    _tiny(src / "train" / "abseiling" / "x1.mp4", 3)
+    _tiny(src / "train" / "zumba" / "x2.mp4", 4)
+    _tiny(src / "val" / "v1.mp4", 5)
+    (lists / "train.csv").write_text("train/abseiling/x1.mp4 0\ntrain/zumba/x2.mp4 1\ntrain/zumba/gone.mp4 1\n")
+    (lists / "val.csv").write_text(f"{src / 'val' / 'v1.mp4'},1\n")  # absolute path, comma separated
+    (lists / "classids.json").write_text('{"abseiling": 0, "zumba": 1}')
+    (plan,) = builders.make_plans("pyslowfast", str(src), splits=str(lists), name="k400_psf")
+    assert plan.class_names == ["abseiling", "zumba"]
+    report = prepare.prepare(plan, str(tmp_path / "out"), OPTS, progress=False)
+    assert [(v["video_id"], v["reason"]) for v in report["skipped"]] == [("train/zumba/gone", "missing")]
+    got = {}
+    for split in ("train", "validation"):
+        _, examples = read_back(tmp_path / "out", "k400_psf", split)
+        got[split] = {k: (int(e["label"]), int(e["num_frames"])) for k, e in examples.items()}
+    assert got["train"] == {"train/abseiling/x1": (0, 3), "train/zumba/x2": (1, 4)}
+    assert list(got["validation"].values()) == [(1, 5)]
+    (lists / "test.csv").write_text("only_a_path.mp4\n")
+    with pytest.raises(UserError, match=r"test.csv:1: 'only_a_path.mp4' is not a `path label` line"):
+        builders.make_plans("pyslowfast", str(src), splits=str(lists))
+    with pytest.raises(UserError, match="needs --splits=DIR"):
+        builders.make_plans("pyslowfast", str(src))
+
+
+def test_kinetics_builder_points_pyslowfast_lists_to_their_option(tmp_path):
+    ann = tmp_path / "ann"
+    ann.mkdir()
+    (ann / "train.csv").write_text("train/abseiling/x1.mp4 0\ntrain/zumba/x2.mp4 1\n")
+    with pytest.raises(ValueError, match="--dataset=pyslowfast --splits="):
+        builders.make_plans("kinetics400", str(tmp_path), annotations=str(ann))
+
+
+def test_crop_larger_than_stored_frames_fails_at_data_open(tmp_path):
+    from rhovid import config as config_lib  # pylint: disable=g-import-not-at-top
+    from rhovid.data.reading import tfrecords  # pylint: disable=g-import-not-at-top
+
+    _tiny(tmp_path / "clips" / "a" / "one.mp4", 4)
+    (plan,) = builders.make_plans("folder", str(tmp_path / "clips"))
+    prepare.prepare(plan, str(tmp_path / "out"), decode.DecodeOptions(short_side=24), progress=False)
+    data = config_lib.base_config("byol").data
+    data.name, data.data_dir, data.crop_size = "clips", str(tmp_path / "out"), 24
+    tfrecords.open_dataset(data)  # equal: fine
+    data.crop_size = 32
+    message = r"data.crop_size=32 is larger than the stored frames .* \(short side 24\)"
+    with pytest.raises(UserError, match=message) as e:
+        tfrecords.open_dataset(data)
+    assert "--short_side>=32" in str(e.value) and "\n" not in str(e.value)

@@ -36,6 +36,7 @@ def check(
     quick: bool = False,
     timeout_s: float | None = 300.0,
     progress: bool = True,
+    min_frames: int = decode.DecodeOptions.min_frames,
 ) -> dict:
     """Probes every listed file of `plans` once and returns the report.
 
@@ -43,6 +44,7 @@ def check(
       plans: from rhovid.data.preparation.builders.make_plans (e.g. the three folds of UCF101).
       num_workers: probing processes.
       min_seconds: files whose decoded duration is shorter are listed as too short.
+      min_frames: files with fewer frames are listed as too short (prepare skips them).
       quick: demux only (count packets) instead of decoding every frame.
       timeout_s: a probe running longer is reported as corrupt with reason `timeout`.
       progress: show a tqdm progress bar with ETA.
@@ -68,6 +70,7 @@ def check(
     report = {
         "plans": [p.name for p in plans],
         "min_seconds": min_seconds,
+        "min_frames": min_frames,
         "quick": quick,
         "missing": [],
         "corrupt": [],
@@ -81,7 +84,7 @@ def check(
     per_class = collections.defaultdict(collections.Counter)
     counted_for_class: set[tuple[str, str]] = set()
     for plan, split, item in entries:
-        status = _status(item, probes.get(item.path), min_seconds)
+        status = _status(item, probes.get(item.path), min_seconds, min_frames)
         split_counts = report["splits"].setdefault(
             f"{plan.name}/{split}", {"listed": 0, "ok": 0, **{k: 0 for k in _PROBLEMS}}
         )
@@ -109,12 +112,12 @@ def check(
     return report
 
 
-def _status(item: builders.VideoItem, probe, min_seconds: float) -> str:
+def _status(item: builders.VideoItem, probe, min_seconds: float, min_frames: int = 1) -> str:
     if item.path is None or (isinstance(probe, workers.Failure) and probe.reason == decode.MISSING):
         return "missing"
     if not isinstance(probe, decode.VideoStats):
         return "corrupt"
-    if probe.duration_s < min_seconds:
+    if probe.duration_s < min_seconds or probe.decoded_frames < min_frames:
         return "too_short"
     return "ok"
 
@@ -161,6 +164,9 @@ def define_flags(fv: flags.FlagValues = flags.FLAGS) -> None:
     d(flags.DEFINE_list, flag_values=fv)("folds", ["1", "2", "3"], "Folds (ucf101, hmdb51).")
     d(flags.DEFINE_integer, flag_values=fv)("workers", os.cpu_count(), "Probing processes.")
     d(flags.DEFINE_float, flag_values=fv)("min_seconds", 1.0, "Report videos shorter than this.")
+    d(flags.DEFINE_integer, flag_values=fv)(
+        "min_frames", decode.MIN_FRAMES, "Report videos with fewer frames (prepare skips them)."
+    )
     d(flags.DEFINE_bool, flag_values=fv)("quick", False, "Only demux (count packets), no decode.")
     d(flags.DEFINE_string, flag_values=fv)("report", None, "Report path (./<dataset>_check.json).")
     flags.mark_flags_as_required(["dataset", "source"], flag_values=fv)
@@ -176,7 +182,7 @@ def run(fv: flags.FlagValues = flags.FLAGS) -> dict:
         name=fv.name,
         folds=[int(f) for f in fv.folds],
     )
-    report = check(plans, fv.workers, fv.min_seconds, fv.quick)
+    report = check(plans, fv.workers, fv.min_seconds, fv.quick, min_frames=fv.min_frames)
     path = fv.report or f"{fv.name or fv.dataset}_check.json"
     with open(path, "w") as f:
         json.dump(report, f, indent=1)

@@ -31,8 +31,36 @@ from absl import app, flags, logging
 
 from rhovid.data import records
 from rhovid.data.preparation import builders, decode, workers, writer
+from rhovid.errors import UserError
 
 REPORT_NAME = "prepare_report.json"
+
+# What --source (and its lists) should look like, for the error on a source with no videos.
+_EXTENSIONS = "/".join(e.lstrip(".") for e in builders.VIDEO_EXTENSIONS[:5]) + "/..."
+LAYOUTS = {
+    "folder": f"DIR/<class>/<video>.{{{_EXTENSIONS}}} (labelled) or DIR/<video>.mp4 (unlabelled)",
+    "ucf101": "DIR/<Class>/v_<Class>_gXX_cYY.avi with --splits=ucfTrainTestlist",
+    "hmdb51": "DIR/<class>/<video>.avi with --splits=<folder of <class>_test_split<k>.txt>",
+    "kinetics": "DIR/<split>/[<class>/]<youtube_id>_<start>_<end>.mp4 with --annotations=<folder of CSVs>",
+    "pyslowfast": "the listed paths under --source=PREFIX, with --splits=<folder of train.csv/val.csv/test.csv "
+    "`path label` lists>",
+}
+
+
+def layout(dataset: str) -> str:
+    """The expected source layout of `dataset`, in one line."""
+    return LAYOUTS["kinetics" if dataset.startswith("kinetics") else dataset]
+
+
+def check_plan_has_videos(plan: builders.DatasetPlan, dataset: str, source: str) -> None:
+    """Raises UserError when a plan lists no video, or none of its listed videos is on disk."""
+    items = [it for its in plan.splits.values() for it in its]
+    if not items:
+        raise UserError(f"No videos found under --source={source} for --dataset={dataset}; expected "
+                        f"{layout(dataset)}.")
+    if not any(it.path for it in items):
+        raise UserError(f"None of the {len(items)} videos listed for {plan.name} is under --source={source}; "
+                        f"expected {layout(dataset)}.")
 
 
 def to_example(item: builders.VideoItem, video: decode.DecodedVideo, labelled: bool) -> dict:
@@ -248,6 +276,9 @@ def define_flags(fv: flags.FlagValues = flags.FLAGS) -> None:
         "short_side", records.DEFAULT_SHORT_SIDE, "Stored short side in pixels (0: keep)."
     )
     d(flags.DEFINE_integer, flag_values=fv)("jpeg_quality", records.JPEG_QUALITY, "JPEG quality.")
+    d(flags.DEFINE_integer, flag_values=fv)(
+        "min_frames", decode.MIN_FRAMES, "Skip videos with fewer decoded frames (1: keep all)."
+    )
     d(flags.DEFINE_integer, flag_values=fv)("workers", os.cpu_count(), "Decoding processes.")
     d(flags.DEFINE_integer, flag_values=fv)("videos_per_shard", 32, "Videos per TFRecord shard.")
     d(flags.DEFINE_float, flag_values=fv)("timeout_s", 900.0, "Skip a video decoding longer.")
@@ -268,8 +299,10 @@ def run(fv: flags.FlagValues = flags.FLAGS) -> list[dict]:
         name=fv.name,
         folds=[int(f) for f in fv.folds],
     )
-    options = decode.DecodeOptions(fv.fps, fv.short_side, fv.jpeg_quality)
+    options = decode.DecodeOptions(fv.fps, fv.short_side, fv.jpeg_quality, fv.min_frames)
     out = os.path.expanduser(fv.out)
+    for plan in plans:
+        check_plan_has_videos(plan, fv.dataset, fv.source)
     reports = []
     for plan in plans:
         if fv.beam:
@@ -279,7 +312,12 @@ def run(fv: flags.FlagValues = flags.FLAGS) -> list[dict]:
             continue
         report = prepare(plan, out, options, fv.workers, fv.videos_per_shard, fv.timeout_s)
         print(summary_line(report))
-        print(f"report: {writer.dataset_dir(out, plan.name) / REPORT_NAME}")
+        path = writer.dataset_dir(out, plan.name) / REPORT_NAME
+        print(f"report: {path}")
+        if not sum(s["written"] for s in report["splits"].values()):
+            reasons = ", ".join(f"{n} {r}" for r, n in sorted(report["skip_reasons"].items()))
+            raise UserError(f"No video of --source={fv.source} could be prepared for {plan.name} ({reasons}); "
+                            f"the reasons per file are in {path}.")
         reports.append(report)
     return reports
 

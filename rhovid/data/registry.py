@@ -97,6 +97,13 @@ def open_dataset(data_cfg: Any):
             f"{found[0]} is not a rhovid records dataset (missing features {sorted(missing)}, "
             f"file format {builder.info.file_format}); prepare it with `python -m rhovid.data.prepare`."
         )
+    stored = (builder.info.metadata or {}).get("decode_options", {}).get("short_side") or 0  # 0: source size
+    if 0 < stored < data_cfg.crop_size:
+        raise UserError(
+            f"data.crop_size={data_cfg.crop_size} is larger than the stored frames of {found[0]} (short side "
+            f"{stored}), so every crop would be upscaled; use --config.data.crop_size<={stored}, or prepare "
+            f"again with --short_side>={data_cfg.crop_size}."
+        )
     return builder
 
 

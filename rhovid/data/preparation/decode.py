@@ -7,10 +7,16 @@ preparation.
 
 Headers lie: container frame counts, durations and frame rates are recorded for the report but never
 used to decide anything. The frames are counted as they are decoded, the source frame rate is
-measured from the decoded timestamps, and a decode error part-way keeps the frames decoded so far
-(the file is then marked truncated). Resampling to the stored frame rate is by timestamp: each
-output instant t_k = t_0 + k / fps takes the source frame nearest to it, which drops frames when the
-source is faster than the cap and repeats frames across gaps (variable frame rate, skipped packets).
+measured from the decoded timestamps of the whole video, and a decode error part-way keeps the
+frames decoded so far (the file is then marked truncated). A source at or below the frame-rate cap
+keeps every decoded frame, once, at its measured mean rate (a variable-rate phone clip loses none).
+A faster source is resampled by timestamp: each output instant t_k = t_0 + k / fps takes the source
+frame nearest to it, which drops frames evenly.
+
+Memory is bounded by the stored size, not the source's: every frame is resized to the stored short
+side and JPEG-encoded as soon as it is decoded, so a worker holds one full-size frame (plus the
+decoder's own reference frames; frame threading is capped for very large frames) and the
+stored-size JPEGs of the video, whatever the source resolution.
 
 This module imports no TensorFlow, so that worker processes start fast.
 """
@@ -21,7 +27,6 @@ import collections
 import dataclasses
 import heapq
 import io
-import math
 import os
 from collections.abc import Iterator
 
@@ -36,9 +41,13 @@ NO_VIDEO_STREAM = "no_video_stream"
 NO_FRAMES = "no_frames"  # opened, but not a single frame decoded
 CRASHED = "crashed"  # the worker process died (signal) while decoding this file
 TIMEOUT = "timeout"
+TOO_SHORT = "too_short"  # fewer decoded frames than DecodeOptions.min_frames
+NOT_A_FILE = "not_a_file"  # named like a video, but a directory, socket, ...
 ERROR = "error"  # any other exception, with its repr
 
-_FPS_WINDOW = 16  # frames buffered to measure the source frame rate before emitting
+_ORDER_WINDOW = 16  # decoded frames (already stored-size JPEGs) over which timestamps are re-paired
+_LARGE_FRAME_PIXELS = 3840 * 2160  # above this, decode with at most _LARGE_FRAME_THREADS threads
+_LARGE_FRAME_THREADS = 2
 _MAX_BAD_PACKETS = 50  # consecutive undecodable packets before giving up on the rest of a file
 _MAX_GAP_S = 5.0  # a timestamp jump longer than this is a discontinuity, not a pause to fill
 
@@ -63,11 +72,19 @@ class DecodeOptions:
       max_fps: cap on the stored frame rate; the source rate is kept when lower. 0 = no cap.
       short_side: stored short side in pixels (up- or downscaled). 0 = keep the source size.
       jpeg_quality: JPEG quality of the stored frames (1-95).
+      min_frames: a video with fewer decoded frames raises VideoError `too_short`. 1 (the default
+        here) keeps everything; `prepare` and `check` default to MIN_FRAMES.
     """
 
     max_fps: float = 30.0
     short_side: int = 256
     jpeg_quality: int = 90
+    min_frames: int = 1
+
+
+# What `prepare --min_frames` defaults to: every clip cut from a 1- or 2-frame video is the same
+# still image repeated, useless for learning motion.
+MIN_FRAMES = 3
 
 
 @dataclasses.dataclass
@@ -113,6 +130,9 @@ def _open(path: str):
     """Opens `path` and returns (container, video stream), or raises VideoError."""
     if not path or not os.path.exists(path):
         raise VideoError(MISSING, f"no such file: {path!r}")
+    if not os.path.isfile(path):
+        kind = "a directory" if os.path.isdir(path) else "not a regular file"
+        raise VideoError(NOT_A_FILE, f"{path!r} is {kind}")
     if os.path.getsize(path) == 0:
         raise VideoError(EMPTY, f"file of 0 bytes: {path!r}")
     try:
@@ -124,6 +144,9 @@ def _open(path: str):
         raise VideoError(NO_VIDEO_STREAM, f"streams: {[s.type for s in container.streams]}")
     stream = container.streams.video[0]
     stream.thread_type = "AUTO"
+    width, height = stream.codec_context.width or 0, stream.codec_context.height or 0
+    if width * height > _LARGE_FRAME_PIXELS:  # frame threading holds a full frame per thread
+        stream.codec_context.thread_count = _LARGE_FRAME_THREADS
     return container, stream
 
 
@@ -207,29 +230,29 @@ def _sorted_times(frames: Iterator[tuple[float | None, object]]):
 
     Decoders output frames in display order, but containers without presentation timestamps (AVI
     with B-frames) hand out the right timestamps in the wrong order; pairing the i-th frame with
-    the i-th smallest pending timestamp (over a window of _FPS_WINDOW frames) repairs that and
-    leaves correct streams unchanged.
+    the i-th smallest pending timestamp (over a window of _ORDER_WINDOW frames) repairs that and
+    leaves correct streams unchanged. The frames here are already small (stored-size JPEGs or None).
     """
     pending, times = collections.deque(), []
     for t, frame in frames:
         pending.append(frame)
         if t is not None:
             heapq.heappush(times, t)
-        if len(pending) > _FPS_WINDOW:
+        if len(pending) > _ORDER_WINDOW:
             yield (heapq.heappop(times) if times else None), pending.popleft()
     while pending:
         yield (heapq.heappop(times) if times else None), pending.popleft()
 
 
 def _timed_frames(frames: Iterator[tuple[float | None, object]], stats: VideoStats, header_fps):
-    """Measures the source rate on the first frames, then yields (time, frame) with times filled."""
-    frames = _sorted_times(frames)
-    head = []
-    for item in frames:
-        head.append(item)
-        if len(head) >= _FPS_WINDOW:
-            break
-    stats.source_fps = _measured_fps([t for t, _ in head], header_fps)
+    """All (time, frame) of a video with times filled in; sets `stats.source_fps`.
+
+    The rate is measured over the whole video (not its first frames), so a variable-rate clip gets
+    its mean rate. Missing or non-increasing timestamps continue at that rate; a jump longer than
+    _MAX_GAP_S is closed up (counted in `stats.timestamp_jumps`).
+    """
+    items = list(_sorted_times(frames))
+    stats.source_fps = _measured_fps([t for t, _ in items], header_fps)
     step = 1.0 / stats.source_fps
     last = None
     offset = 0.0
@@ -247,10 +270,7 @@ def _timed_frames(frames: Iterator[tuple[float | None, object]], stats: VideoSta
         last = t
         return t
 
-    for t, frame in head:
-        yield fill(t), frame
-    for t, frame in frames:
-        yield fill(t), frame
+    return [(fill(t), frame) for t, frame in items]
 
 
 def _output_size(width: int, height: int, short_side: int) -> tuple[int, int]:
@@ -274,53 +294,62 @@ def _to_jpeg(frame, size: tuple[int, int], quality: int) -> bytes:
     return buf.getvalue()
 
 
+def _stored_size_jpegs(frames, stats: VideoStats, options: DecodeOptions):
+    """(time, JPEG bytes at the stored size) for each decoded frame, encoded as soon as decoded."""
+    size = None
+    for t, frame in frames:
+        if size is None:
+            size = _output_size(frame.width, frame.height, options.short_side)
+            stats.width, stats.height = frame.width, frame.height
+        yield t, _to_jpeg(frame, size, options.jpeg_quality)
+
+
 def decode_video(path: str, options: DecodeOptions = DecodeOptions()) -> DecodedVideo:
     """Decodes `path` into JPEG frames at min(source fps, max_fps) and the chosen short side.
 
     Args:
       path: a video file any FFmpeg demuxer reads (mp4, avi, webm, mkv, ogv, ...).
-      options: stored frame rate cap, short side and JPEG quality.
+      options: stored frame rate cap, short side, JPEG quality and minimum length.
 
     Returns:
       The stored frames, their frame rate and what decoding found (`stats`, with `truncated` set
       when decoding hit errors; the frames decoded before the error are kept).
 
     Raises:
-      VideoError: missing, empty, unreadable, no video stream, or not a single decodable frame.
+      VideoError: missing, not a file, empty, unreadable, no video stream, not a single decodable
+        frame, or fewer than `options.min_frames` frames.
     """
     container, stream = _open(path)
     try:
         stats = _new_stats(path, container, stream)
-        timed = _timed_frames(_iter_frames(container, stream, stats), stats, stats.header_fps)
-        out: list[bytes] = []
-        fps = stats.source_fps  # set by _timed_frames once its first item is requested
-        t0 = prev_t = prev_frame = None
-        size = None
-
-        def emit_until(limit: float, frame) -> None:
-            # Output instants t0 + k/fps below `limit` take `frame` (encoded once, then repeated).
-            encoded = None
-            while t0 + len(out) / fps < limit - 1e-6:
-                encoded = encoded or _to_jpeg(frame, size, options.jpeg_quality)
-                out.append(encoded)
-
-        for t, frame in timed:
-            if t0 is None:
-                fps = min(stats.source_fps, options.max_fps or math.inf)
-                t0, size = t, _output_size(frame.width, frame.height, options.short_side)
-            else:  # the previous frame is nearest to every instant before the midpoint
-                emit_until((prev_t + t) / 2, prev_frame)
-            prev_t, prev_frame = t, frame
-        if prev_frame is None:
-            raise VideoError(NO_FRAMES, stats.first_error or "the video stream has no frames")
-        end = prev_t + 1.0 / stats.source_fps
-        emit_until(end, prev_frame)
-        if not out:  # a single frame shorter than one output period
-            out.append(_to_jpeg(prev_frame, size, options.jpeg_quality))
-        stats.duration_s = end - t0
-        return DecodedVideo(frames=out, fps=float(fps), stats=stats)
+        decoded = _stored_size_jpegs(_iter_frames(container, stream, stats), stats, options)
+        timed = _timed_frames(decoded, stats, stats.header_fps)
     finally:
         container.close()
+    if not timed:
+        raise VideoError(NO_FRAMES, stats.first_error or "the video stream has no frames")
+    if len(timed) < options.min_frames:
+        raise VideoError(TOO_SHORT, f"{len(timed)} frame(s), fewer than min_frames={options.min_frames}: "
+                         "every clip would be one still image")
+    t0, end = timed[0][0], timed[-1][0] + 1.0 / stats.source_fps
+    stats.duration_s = end - t0
+    if not options.max_fps or stats.source_fps <= options.max_fps:  # under the cap: every frame
+        return DecodedVideo(frames=[jpeg for _, jpeg in timed], fps=float(stats.source_fps), stats=stats)
+
+    fps = float(options.max_fps)
+    out: list[bytes] = []
+
+    def emit_until(limit: float, jpeg: bytes) -> None:
+        # Output instants t0 + k/fps below `limit` take `jpeg` (the nearest source frame).
+        while t0 + len(out) / fps < limit - 1e-6:
+            out.append(jpeg)
+
+    for (t, jpeg), (t_next, _) in zip(timed, timed[1:]):
+        emit_until((t + t_next) / 2, jpeg)  # this frame is nearest to every instant before the midpoint
+    emit_until(end, timed[-1][1])
+    if not out:  # a single frame shorter than one output period
+        out.append(timed[-1][1])
+    return DecodedVideo(frames=out, fps=fps, stats=stats)
 
 
 def probe(path: str, decode_frames: bool = True) -> VideoStats:
@@ -340,17 +369,14 @@ def probe(path: str, decode_frames: bool = True) -> VideoStats:
     container, stream = _open(path)
     try:
         stats = _new_stats(path, container, stream)
-        if decode_frames:
-            items = _iter_frames(container, stream, stats)
+        if decode_frames:  # frames are dropped as soon as decoded: only their times are kept
+            items = ((t, None) for t, _ in _iter_frames(container, stream, stats))
         else:
             items = _iter_packets(container, stream, stats)
-        first = last = None
-        for t, _ in _timed_frames(items, stats, stats.header_fps):
-            first = t if first is None else first
-            last = t
-        if first is None:
+        timed = _timed_frames(items, stats, stats.header_fps)
+        if not timed:
             raise VideoError(NO_FRAMES, stats.first_error or "the video stream has no frames")
-        stats.duration_s = last - first + 1.0 / stats.source_fps
+        stats.duration_s = timed[-1][0] - timed[0][0] + 1.0 / stats.source_fps
         return stats
     finally:
         container.close()

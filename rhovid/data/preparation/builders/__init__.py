@@ -27,6 +27,7 @@ _REGISTRY = {
     "kinetics600": ("kinetics", {"num_classes": 600}),
     "kinetics700": ("kinetics", {"num_classes": 700}),
     "folder": ("folder", {}),
+    "pyslowfast": ("pyslowfast", {}),
 }
 DATASETS = tuple(_REGISTRY)
 
@@ -77,12 +78,32 @@ class VideoIndex:
             raise FileNotFoundError(f"--source={root!r} is not a directory.")
         self.root = root
         self.by_stem: dict[str, list[str]] = {}
+        # Symlinked folders are followed once, by real path: a loop (`again -> .`) or a link to a
+        # folder of the tree is not entered (its files are listed under their real folder), a link
+        # out of the tree is entered once. Folders named like videos (`clip.mp4/`) are indexed after
+        # the files, so that `prepare` reports them (reason not_a_file) instead of ignoring them.
+        self.repeated_dirs: list[str] = []  # symlinked folders not entered
+        in_tree = {os.path.realpath(d) for d, _, _ in os.walk(root)}  # real folders (links not followed)
+        seen, not_files = set(in_tree), []
         for dirpath, dirnames, filenames in os.walk(root, followlinks=True):
-            dirnames.sort()
+            kept = []
+            for d in sorted(dirnames):
+                full, real = os.path.join(dirpath, d), os.path.realpath(os.path.join(dirpath, d))
+                if os.path.islink(full) or real not in in_tree:  # reached through a link
+                    if real in seen:
+                        self.repeated_dirs.append(full)
+                        continue
+                    seen.add(real)
+                kept.append(d)
+                if os.path.splitext(d)[1].lower() in VIDEO_EXTENSIONS:
+                    not_files.append(full)
+            dirnames[:] = kept
             for f in sorted(filenames):
                 stem, ext = os.path.splitext(f)
                 if ext.lower() in VIDEO_EXTENSIONS:
                     self.by_stem.setdefault(stem, []).append(os.path.join(dirpath, f))
+        for full in not_files:
+            self.by_stem.setdefault(os.path.splitext(os.path.basename(full))[0], []).append(full)
         self._lower: dict[str, list[str]] | None = None
         self.used: set[str] = set()
         self.case_fixes = 0

@@ -39,7 +39,8 @@ def read_csv(path: str) -> list[dict[str, str]]:
     if rows and not need <= set(rows[0]):
         raise ValueError(
             f"{path}: columns {sorted(rows[0])} lack {sorted(need - set(rows[0]))}; expected the "
-            "official header label,youtube_id,time_start,time_end,split."
+            "official header label,youtube_id,time_start,time_end,split (for PySlowFast-style "
+            "`path label` lists use --dataset=pyslowfast --splits=<folder of the lists>)."
         )
     return rows
 
