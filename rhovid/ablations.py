@@ -32,6 +32,8 @@ Every preset raises `rhovid.errors.UserError` with one line naming the value and
 
 from __future__ import annotations
 
+import importlib.util
+import os
 import re
 from collections.abc import Callable
 
@@ -304,12 +306,11 @@ def build_config(method: str, spec: str, *, lock: bool = True) -> ml_collections
     from rhovid import config as config_lib  # noqa: PLC0415
 
     c = config_lib.base_config(method)
-    try:
-        from rhovid import presets as presets_lib  # noqa: PLC0415
-    except ModuleNotFoundError:
-        presets_lib = None
-    if presets_lib is not None:
-        presets_lib.apply(c, spec)
+    # The registry beside this file only (an editable install of another checkout could
+    # otherwise supply a `rhovid.presets` this tree does not have).
+    registry = importlib.util.find_spec("rhovid.presets")
+    if registry is not None and os.path.dirname(registry.origin or "") == os.path.dirname(__file__):
+        importlib.import_module("rhovid.presets").apply(c, spec)
     else:
         for item in filter(None, spec.split(",")):  # in order: a later preset overrides
             key, has_value, value = item.partition("=")
