@@ -63,6 +63,7 @@ def base_config(method: str) -> ml_collections.ConfigDict:
     c.data.frame_stride = 8  # τ, in frames at `target_fps`
     c.data.target_fps = 30.0
     c.data.crop_size = 224
+    c.data.temporal_sampling = "clips"  # clips (T frames, stride τ) | segments (one frame per T-th, SSv2)
     c.data.min_clip_distance_s = ml_collections.FieldReference(None, field_type=float)
     c.data.max_clip_distance_s = ml_collections.FieldReference(None, field_type=float)  # t_max
     c.data.crop = "inception"  # inception (aug+) | vgg (short side jitter + crop)

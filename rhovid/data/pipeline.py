@@ -44,7 +44,7 @@ import tensorflow as tf
 import tensorflow_datasets as tfds
 from absl import logging
 
-from rhovid.data import augment, records, sampling
+from rhovid.data import augment, records, sampling, segments
 
 _FOREVER = 2**62
 _READ_BUFFER = 8 << 20  # bytes per open TFRecord file: a video record is a few MB
@@ -542,6 +542,7 @@ def make_supervised_source(
     """
     cfg = augment.AugmentConfig.supervised(data_cfg, color)
     label_key = data_cfg.label_key
+    segmented = data_cfg.get("temporal_sampling", "clips") == segments.SEGMENTS  # SSv2 (data/segments.py)
 
     def fn(key, ex):
         k_idx, k_views = sampling.split_key(key, 2)
@@ -549,7 +550,7 @@ def make_supervised_source(
             k_idx, ex[records.NUM_FRAMES], ex[records.FPS], num_clips=1,
             clip_len=data_cfg.num_frames, frame_stride=data_cfg.frame_stride,
             target_fps=data_cfg.target_fps,
-        )
+        ) if not segmented else segments.segment_indices(k_idx, ex[records.NUM_FRAMES], data_cfg.num_frames, train=True)
         return {"clips": _views(k_views, ex, indices, 1, cfg), "label": _label(ex, label_key)}
 
     return _stream(
@@ -582,6 +583,9 @@ def make_eval_source(
     size, t_len = data_cfg.crop_size, data_cfg.num_frames
     short = augment.scale_to_crop(data_cfg.eval_short_side, size)
     keys = tuple(label_keys) if label_keys else (data_cfg.label_key,)
+    segmented = data_cfg.get("temporal_sampling", "clips") == segments.SEGMENTS
+    if segmented and num_clips != 1:
+        raise ValueError(f"Segment sampling has one view per video; set data.num_test_clips=1, not {num_clips}.")
 
     def fn(index, raw):
         readable = tf.debugging.Assert(tf.strings.length(raw["record"]) > 0, [
@@ -593,7 +597,7 @@ def make_eval_source(
         indices = sampling.uniform_clips(
             ex[records.NUM_FRAMES], ex[records.FPS], num_clips=num_clips, clip_len=t_len,
             frame_stride=data_cfg.frame_stride, target_fps=data_cfg.target_fps,
-        )  # [K, T]
+        ) if not segmented else segments.segment_indices(None, ex[records.NUM_FRAMES], t_len, train=False)  # [K, T]
         h, w = _frame_hw(strings, indices[0, 0])
         windows = augment.eval_crop_windows(h, w, size, short, num_crops)  # [S, 4]
 
