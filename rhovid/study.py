@@ -18,7 +18,7 @@ and the evaluations of its table's columns. Where each row lives under `--runs=D
 so a row shared by several tables (ρMoCo ρ=2 with the default augmentation is in Tables 2, 4, 5,
 8, 15 and 16) is trained and evaluated once. `--launch` prints, one line per row with a missing
 result, the pretraining command followed by the missing evaluations (`&&`-chained; pretraining
-resumes from its last checkpoint, so a finished run costs nothing). Line N of the file is one
+resumes from its last checkpoint, so a finished run only reloads it). Line N of the file is one
 task of a cluster array job:
 
     sed -n "${SLURM_ARRAY_TASK_ID}p" todo.sh | bash      # sbatch --array=1-$(wc -l < todo.sh)

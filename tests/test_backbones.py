@@ -45,6 +45,12 @@ def _pytorchvideo_r2plus1d():
     return pytest.importorskip("pytorchvideo.models.r2plus1d").create_r2plus1d
 
 
+def test_r2plus1d_50_parameter_count_without_torch():
+    # pytorchvideo 0.1.5's create_r2plus1d(model_depth=50) without its head has 27,288,000
+    # parameters (the next test compares the two directly where torch is installed).
+    assert _count(_param_shapes(R2Plus1D(depth=50))) == 27_288_000
+
+
 def test_r2plus1d_50_parameter_count_matches_pytorchvideo():
     create_r2plus1d = _pytorchvideo_r2plus1d()
     net = create_r2plus1d(model_depth=50)
