@@ -107,7 +107,7 @@ def _pretrain_only(name: str, c: ml_collections.ConfigDict) -> None:
 
 
 def epochs(c: ml_collections.ConfigDict, value: str | None) -> None:
-    """`epochs=N`: train for N epochs (Table 3; any config)."""
+    """`epochs=N`: train for N epochs (Table 3; any config), even after a `steps=N`/`tiny`."""
     c.num_epochs = _number("epochs", value, "400", 1e-9)
     c.num_steps = 0
 
@@ -277,8 +277,9 @@ def aspect(c: ml_collections.ConfigDict, value: str | None) -> None:
     c.data.aspect_range = (1.0, 1.0) if value == "1" else _range("aspect", value, "0.75-1.333")
 
 
+# `epochs` is a preset of every config in `rhovid.presets`; `apply_presets` adds it where that
+# registry is absent.
 PRESETS: dict[str, Preset] = {
-    "epochs": epochs,
     "tmax": tmax,
     "frames": frames,
     "arch": arch,
@@ -297,28 +298,36 @@ PRESETS: dict[str, Preset] = {
 }
 
 
-def build_config(method: str, spec: str, *, lock: bool = True) -> ml_collections.ConfigDict:
-    """`base_config(method)` with the comma-separated presets of `spec` applied in order.
+def apply_presets(c: ml_collections.ConfigDict, spec: str | None) -> ml_collections.ConfigDict:
+    """Applies the comma-separated presets of `spec` to `c` in order and locks it.
 
-    Uses the project-wide preset registry (`rhovid.presets`) when it exists; otherwise this
-    module's presets plus the built-in ones of `rhovid.config.apply_presets` (tiny, rho, steps).
+    Uses the project-wide preset registry (`rhovid.presets`, which includes this module's presets)
+    when it exists beside this file; otherwise this module's presets, `epochs`, and the built-in
+    ones of `rhovid.config.apply_presets` (tiny, rho, steps).
     """
-    from rhovid import config as config_lib  # noqa: PLC0415
-
-    c = config_lib.base_config(method)
     # The registry beside this file only (an editable install of another checkout could
     # otherwise supply a `rhovid.presets` this tree does not have).
     registry = importlib.util.find_spec("rhovid.presets")
     if registry is not None and os.path.dirname(registry.origin or "") == os.path.dirname(__file__):
-        importlib.import_module("rhovid.presets").apply(c, spec)
-    else:
-        for item in filter(None, spec.split(",")):  # in order: a later preset overrides
-            key, has_value, value = item.partition("=")
-            if key in PRESETS:
-                PRESETS[key](c, value if has_value else None)
-            else:
-                config_lib.apply_presets(c, item)  # locks, which still allows editing fields
-        c.lock()
+        return importlib.import_module("rhovid.presets").apply(c, spec)
+    from rhovid import config as config_lib  # noqa: PLC0415
+
+    own = PRESETS | {"epochs": epochs}
+    for item in filter(None, (spec or "").split(",")):  # in order: a later preset overrides
+        key, has_value, value = item.partition("=")
+        if key in own:
+            own[key](c, value if has_value else None)
+        else:
+            config_lib.apply_presets(c, item)  # locks, which still allows editing fields
+    c.lock()
+    return c
+
+
+def build_config(method: str, spec: str, *, lock: bool = True) -> ml_collections.ConfigDict:
+    """`base_config(method)` with the comma-separated presets of `spec` applied in order."""
+    from rhovid import config as config_lib  # noqa: PLC0415
+
+    c = apply_presets(config_lib.base_config(method), spec)
     if not lock:
         c.unlock()
     return c

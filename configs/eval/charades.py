@@ -22,6 +22,7 @@ with `mAP` (`metrics.multilabel_metrics`) instead of top-1.
 Presets (`:a,b`): epochs=N and the common ones (tiny, steps=N).
 """
 
+from rhovid import ablations
 from rhovid import config as config_lib
 
 
@@ -74,11 +75,4 @@ def get_config(arg=None):
     e.multi_label = True  # sigmoid + binary cross-entropy, max over views, mAP (not read yet: see above)
     e.view_pooling = "max"
 
-    rest = []
-    for item in filter(None, (arg or "").split(",")):
-        key, _, value = item.partition("=")
-        if key == "epochs":
-            c.num_epochs = float(value)
-        else:
-            rest.append(item)
-    return config_lib.apply_presets(c, ",".join(rest))
+    return ablations.apply_presets(c, arg)  # rhovid.presets where present

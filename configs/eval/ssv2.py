@@ -17,6 +17,7 @@ warmup from lr 1e-4: `--config.optim.warmup_epochs=0.19 --config.optim.warmup_in
 Presets (`:a,b`): epochs=N and the common ones (tiny, steps=N).
 """
 
+from rhovid import ablations
 from rhovid import config as config_lib
 
 
@@ -66,11 +67,4 @@ def get_config(arg=None):
     e.lr_decay_at = (14 / 22, 18 / 22)  # epochs 14 and 18 of 22
     e.color_augment = False
 
-    rest = []
-    for item in filter(None, (arg or "").split(",")):
-        key, _, value = item.partition("=")
-        if key == "epochs":
-            c.num_epochs = float(value)
-        else:
-            rest.append(item)
-    return config_lib.apply_presets(c, ",".join(rest))
+    return ablations.apply_presets(c, arg)  # rhovid.presets where present

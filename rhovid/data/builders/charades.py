@@ -17,7 +17,7 @@ from __future__ import annotations
 import csv
 import os
 
-from rhovid.data import builders
+from .. import builders  # rhovid.data(.preparation).builders, wherever the package lives
 
 SPLITS = (("train", "Charades_v1_train.csv"), ("test", "Charades_v1_test.csv"))
 

@@ -18,7 +18,7 @@ from __future__ import annotations
 import json
 import os
 
-from rhovid.data import builders
+from .. import builders  # rhovid.data(.preparation).builders, wherever the package lives
 
 SPLITS = (("train", "train.json"), ("validation", "validation.json"), ("test", "test.json"))
 
