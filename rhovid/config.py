@@ -62,6 +62,7 @@ def base_config(method: str) -> ml_collections.ConfigDict:
     c.data.frame_stride = 8  # τ, in frames at `target_fps`
     c.data.target_fps = 30.0
     c.data.crop_size = 224
+    c.data.temporal_sampling = "clips"  # clips (T frames, stride τ) | segments (one frame per T-th, SSv2)
     c.data.min_clip_distance_s = ml_collections.FieldReference(None, field_type=float)
     c.data.max_clip_distance_s = ml_collections.FieldReference(None, field_type=float)  # t_max
     c.data.crop = "inception"  # inception (aug+) | vgg (short side jitter + crop)
@@ -103,6 +104,8 @@ def base_config(method: str) -> ml_collections.ConfigDict:
     c.model.mlp_bn = d["mlp_bn"]
     c.model.embed_dim = d["embed_dim"]
     c.model.predictor_dim = 4096  # BYOL only
+    c.model.predictor_layers = 2  # BYOL only: linear layers of the predictor (Table 16)
+    c.model.arch = "slow"  # slow (Slow-pathway ResNet of `depth`) | r2plus1d | s3dg (Table 5)
     c.model.num_prototypes = 1000  # SwAV only
 
     # ---- objective (SPEC.md §1.3) ----
@@ -110,6 +113,7 @@ def base_config(method: str) -> ml_collections.ConfigDict:
     c.objective.temperature = d["temperature"]
     c.objective.queue_size = 65536  # MoCo
     c.objective.momentum_base = {"moco": 0.994, "byol": 0.996}.get(method, 0.0)
+    c.objective.momentum_anneal = True  # cosine-anneal the momentum to 1 (False: constant, Table 15)
     c.objective.shuffle_bn = False  # MoCo
     c.objective.sinkhorn_iters = 3  # SwAV
     c.objective.sinkhorn_epsilon = 0.05
@@ -168,6 +172,8 @@ def validate(c: ml_collections.ConfigDict, num_devices: int) -> None:
         fix = max(1, c.batch_size // num_devices) * num_devices
         fail(f"batch_size={c.batch_size} is not divisible by the {num_devices} devices; use a "
              f"multiple of {num_devices}, e.g. --config.batch_size={fix}.")
+    if c.model.get("arch", "slow") not in ("slow", "r2plus1d", "s3dg"):
+        fail(f"model.arch={c.model.arch!r} is not one of slow, r2plus1d, s3dg.")
     if c.model.depth not in STAGE_DEPTHS:
         fail(f"model.depth={c.model.depth} is not one of {sorted(STAGE_DEPTHS)}.")
     if c.model.dtype not in ("float32", "bfloat16", "float16"):

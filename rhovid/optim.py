@@ -39,10 +39,13 @@ def make_lr_schedule(
     return schedule
 
 
-def make_momentum_schedule(momentum_base: float, total_steps: int) -> optax.Schedule:
-    """EMA coefficient of the momentum encoder, cosine-annealed from `momentum_base` to 1."""
+def make_momentum_schedule(momentum_base: float, total_steps: int, anneal: bool = True) -> optax.Schedule:
+    """EMA coefficient of the momentum encoder, cosine-annealed from `momentum_base` to 1
+    (`anneal`, config.objective.momentum_anneal) or constant at `momentum_base`."""
 
     def schedule(step):
+        if not anneal:
+            return jnp.full((), momentum_base, jnp.float32)
         progress = jnp.clip(jnp.asarray(step, jnp.float32) / max(total_steps, 1), 0.0, 1.0)
         return 1.0 - (1.0 - momentum_base) * (jnp.cos(jnp.pi * progress) + 1.0) / 2.0
 

@@ -256,6 +256,16 @@ for _module in ("rhovid.recipes", "rhovid.ablations"):  # optional preset famili
             raise
 
 
+def build_config(method: str, arg: str | None, *, lock: bool = True) -> ml_collections.ConfigDict:
+    """`rhovid.config.base_config(method)` with the presets of `arg` applied (locked unless `lock=False`)."""
+    from rhovid import config as config_lib  # noqa: PLC0415
+
+    c = apply(config_lib.base_config(method), arg)
+    if not lock:
+        c.unlock()
+    return c
+
+
 def apply(c: ml_collections.ConfigDict, arg: str | None) -> ml_collections.ConfigDict:
     """Applies the comma-separated presets of `--config=file.py:arg` in order; locks the config."""
     for item in filter(None, (arg or "").split(",")):

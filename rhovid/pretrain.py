@@ -65,7 +65,8 @@ def train(config: ml_collections.ConfigDict, workdir: str, hooks: Sequence[loop.
     lr_schedule = optim.make_lr_schedule(
         optim.peak_learning_rate(config.optim, config.batch_size), total_steps,
         int(config.optim.warmup_epochs * steps_per_epoch), config.optim.warmup_init_lr)
-    momentum_schedule = optim.make_momentum_schedule(config.objective.momentum_base, total_steps)
+    momentum_schedule = optim.make_momentum_schedule(config.objective.momentum_base, total_steps,
+                                                     anneal=config.objective.momentum_anneal)
     tx = optim.make_optimizer(config.optim, lr_schedule)
     net = build_network(config, resolve_bn_group_size(config, mesh.devices.size))
     objective = build_objective(config)

@@ -63,7 +63,7 @@ def check_plan_has_videos(plan: builders.DatasetPlan, dataset: str, source: str)
                         f"expected {layout(dataset)}.")
 
 
-def to_example(item: builders.VideoItem, video: decode.DecodedVideo, labelled: bool) -> dict:
+def to_example(item: builders.VideoItem, video: decode.DecodedVideo, labelled: bool, multi_label: bool = False) -> dict:
     """The records.features() dict of one decoded video."""
     ex = {
         records.VIDEO: video.frames,  # [num_frames] JPEG bytes
@@ -71,7 +71,9 @@ def to_example(item: builders.VideoItem, video: decode.DecodedVideo, labelled: b
         records.FPS: video.fps,
         records.VIDEO_ID: item.video_id,
     }
-    if labelled:
+    if labelled and multi_label:
+        ex[records.LABELS] = list(item.labels)
+    elif labelled:
         ex[records.LABEL] = item.label
     return ex
 
@@ -136,7 +138,8 @@ def prepare(
     """
     directory = writer.dataset_dir(out, plan.name)
     labelled = plan.class_names is not None
-    shard_writer = writer.ShardWriter(directory, plan.name, records.features(plan.class_names))
+    features = records.features(plan.class_names, multi_label=plan.multi_label)
+    shard_writer = writer.ShardWriter(directory, plan.name, features)
     specs = list(_shard_specs(plan, videos_per_shard))
     fps = [
         writer.fingerprint(
@@ -147,7 +150,7 @@ def prepare(
                 n,
                 plan.class_names,
                 options.__dict__,
-                [(it.video_id, it.path, it.label) for it in items],
+                [(it.video_id, it.path, it.label) + ((it.labels,) if plan.multi_label else ()) for it in items],
             ]
         )
         for split, i, n, items in specs
@@ -163,7 +166,9 @@ def prepare(
         got = results.pop(k)
         outcomes = [outcome_record(it, split, got[j]) for j, it in enumerate(items)]
         examples = [
-            to_example(it, got[j], labelled) for j, it in enumerate(items) if isinstance(got[j], decode.DecodedVideo)
+            to_example(it, got[j], labelled, plan.multi_label)
+            for j, it in enumerate(items)
+            if isinstance(got[j], decode.DecodedVideo)
         ]
         markers[k] = shard_writer.write_shard(split, i, n, fps[k], examples, {"videos": outcomes})
 

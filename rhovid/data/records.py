@@ -25,6 +25,7 @@ NUM_FRAMES = "num_frames"
 FPS = "fps"
 VIDEO_ID = "video_id"
 LABEL = "label"
+LABELS = "labels"  # multi-label datasets (Charades): a sequence of class indices
 
 DEFAULT_SHORT_SIDE = 256
 DEFAULT_MAX_FPS = 30.0
@@ -34,6 +35,7 @@ JPEG_QUALITY = 90
 def features(
     class_names: Sequence[str] | None = None,
     extra_labels: dict[str, Sequence[str]] | None = None,
+    multi_label: bool = False,
 ) -> tfds.features.FeaturesDict:
     """The TFDS feature spec: video + metadata, a `label` if `class_names`, and named extra labels."""
     spec = {
@@ -42,7 +44,9 @@ def features(
         FPS: tfds.features.Scalar(dtype=tf.float32),
         VIDEO_ID: tfds.features.Text(),
     }
-    if class_names is not None:
+    if class_names is not None and multi_label:
+        spec[LABELS] = tfds.features.Sequence(tfds.features.ClassLabel(names=list(class_names)))
+    elif class_names is not None:
         spec[LABEL] = tfds.features.ClassLabel(names=list(class_names))
     for key, names in (extra_labels or {}).items():
         spec[key] = tfds.features.ClassLabel(names=list(names))

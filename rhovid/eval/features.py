@@ -30,7 +30,7 @@ from rhovid.eval import multiview
 from rhovid.models.resnet3d import build_backbone
 
 # Model keys that define parameter shapes; copied from the pretraining run's config.
-ARCHITECTURE_KEYS = ("depth", "width")
+ARCHITECTURE_KEYS = ("arch", "depth", "width")
 RANDOM_INIT = "random"
 
 

@@ -31,6 +31,7 @@ from absl import logging
 from rhovid import loop, optim, sharding
 from rhovid.data import registry
 from rhovid.data.reading import device_augment
+from rhovid.errors import UserError
 from rhovid.eval import features as features_lib
 from rhovid.eval import multiview
 from rhovid.eval import results as results_lib
@@ -238,6 +239,8 @@ def run_split(config: ml_collections.ConfigDict, workdir: str, split: int | None
 
 def run(config: ml_collections.ConfigDict, workdir: str) -> dict:
     """The fine-tuning protocol (`task='finetune'`, `configs/eval/finetune.py`)."""
+    if config.eval.get("multi_label", False):  # configs/eval/charades.py says what is missing
+        raise UserError("eval.multi_label=True (Charades): multi-label fine-tuning is not implemented yet.")
     mesh = sharding.make_mesh()
     backbone = features_lib.load_backbone(config, mesh)
     splits = tuple(config.eval.splits) or (None,)

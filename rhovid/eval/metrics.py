@@ -97,3 +97,58 @@ def mean_and_std(values: Sequence[float]) -> tuple[float, float]:
         raise ValueError("mean_and_std needs at least one value.")
     arr = np.asarray(values, np.float64)
     return float(arr.mean()), float(arr.std(ddof=0))
+
+
+def average_precision(scores: np.ndarray, labels: np.ndarray) -> float:
+    """AP of one class: Σ_n (R_n − R_{n−1}) P_n over the distinct score thresholds, high to low.
+
+    The definition of scikit-learn's `average_precision_score` (no interpolation; tied scores form
+    one threshold). NaN when the class has no positive example.
+
+    Args:
+      scores: [N] scores of the class.
+      labels: [N] 0/1 ground truth.
+    """
+    scores, labels = np.asarray(scores, np.float64), np.asarray(labels) > 0
+    if not labels.any():
+        return float("nan")
+    order = np.argsort(-scores, kind="stable")
+    s, y = scores[order], labels[order]
+    last = np.r_[np.nonzero(np.diff(s))[0], len(s) - 1]  # last position of each distinct score
+    tp = np.cumsum(y)[last]
+    fp = np.cumsum(~y)[last]
+    precision, recall = tp / (tp + fp), tp / tp[-1]
+    return float(np.sum(np.diff(np.r_[0.0, recall]) * precision))
+
+
+def multilabel_metrics(scores: np.ndarray, labels: np.ndarray) -> dict:
+    """Multi-label metrics (Charades): mean AP over the classes with a positive test example.
+
+    Args:
+      scores: [N, C] class scores (sigmoid outputs, max-pooled over the views of each video).
+      labels: [N, C] multi-hot ground truth.
+
+    Returns:
+      dict with `mAP` (fraction), `per_class_ap` ([C] list, None for classes without positives),
+      `num_examples`.
+    """
+    scores, labels = np.asarray(scores), np.asarray(labels)
+    if scores.ndim != 2 or labels.shape != scores.shape:
+        raise ValueError(f"Expected scores and multi-hot labels [N, C]; got {scores.shape} and {labels.shape}.")
+    ap = np.array([average_precision(scores[:, c], labels[:, c]) for c in range(scores.shape[1])])
+    if np.all(np.isnan(ap)):
+        raise ValueError("multilabel_metrics: no class has a positive test example; check the labels.")
+    return {
+        "mAP": float(np.nanmean(ap)),
+        "per_class_ap": [None if np.isnan(a) else float(a) for a in ap],
+        "num_examples": int(len(scores)),
+    }
+
+
+def max_over_views(view_scores: np.ndarray) -> np.ndarray:
+    """[N, V, C] scores of the V = clips × crops views of each video -> [N, C], max-pooled
+    (the spatio-temporal max the multi-label protocols use instead of averaging)."""
+    view_scores = np.asarray(view_scores)
+    if view_scores.ndim != 3:
+        raise ValueError(f"Expected view scores [N, V, C]; got {view_scores.shape}.")
+    return view_scores.max(axis=1)

@@ -53,7 +53,8 @@ def build_network(config: ml_collections.ConfigDict, bn_group_size: int | None =
     projector = MLP((m.mlp_dim,) * (m.mlp_layers - 1), m.embed_dim, use_bn=m.mlp_bn, **bn)
     predictor = None
     if config.method == "byol":
-        predictor = MLP((m.predictor_dim,), m.embed_dim, use_bn=True, **bn)
+        hidden = (m.predictor_dim,) * (m.get("predictor_layers", 2) - 1)
+        predictor = MLP(hidden, m.embed_dim, use_bn=True, **bn)
     return SSLNet(
         backbone=backbone,
         projector=projector,

@@ -153,6 +153,10 @@ class ResNet3D(nn.Module):
 
 def build_backbone(model_cfg: ml_collections.ConfigDict, **overrides) -> ResNet3D:
     """The backbone a config describes (`config.model`)."""
+    if model_cfg.get("arch", "slow") != "slow":  # R(2+1)D or S3D-G (rhovid.models.backbones)
+        from rhovid.models.backbones import build_other  # noqa: PLC0415
+
+        return build_other(model_cfg, **overrides)
     kw = dict(
         depth=model_cfg.depth,
         width=model_cfg.width,

@@ -20,7 +20,7 @@ from typing import Any
 import tensorflow as tf
 
 from rhovid.data import records
-from rhovid.data.reading import augment, frames, sampling, tfrecords
+from rhovid.data.reading import augment, frames, sampling, segments, tfrecords
 
 _FOREVER = 2**62
 _plain = tf.autograph.experimental.do_not_convert  # our dataset functions use tf.cond explicitly
@@ -146,6 +146,7 @@ def make_supervised_source(
     """
     cfg = augment.AugmentConfig.supervised(data_cfg, color)
     label_key = data_cfg.label_key
+    segmented = data_cfg.get("temporal_sampling", "clips") == segments.SEGMENTS  # SSv2 (reading/segments.py)
 
     def fn(key, ex):
         k_idx, k_views = sampling.split_key(key, 2)
@@ -153,7 +154,7 @@ def make_supervised_source(
             k_idx, ex[records.NUM_FRAMES], ex[records.FPS], num_clips=1,
             clip_len=data_cfg.num_frames, frame_stride=data_cfg.frame_stride,
             target_fps=data_cfg.target_fps,
-        )
+        ) if not segmented else segments.segment_indices(k_idx, ex[records.NUM_FRAMES], data_cfg.num_frames, train=True)
         return {"clips": frames.views(k_views, ex, indices, 1, cfg), "label": _label(ex, label_key)}
 
     return _stream(
@@ -186,6 +187,9 @@ def make_eval_source(
     size, t_len = data_cfg.crop_size, data_cfg.num_frames
     short = augment.scale_to_crop(data_cfg.eval_short_side, size)
     keys = tuple(label_keys) if label_keys else (data_cfg.label_key,)
+    segmented = data_cfg.get("temporal_sampling", "clips") == segments.SEGMENTS
+    if segmented and num_clips != 1:
+        raise ValueError(f"Segment sampling has one view per video; set data.num_test_clips=1, not {num_clips}.")
 
     def fn(index, raw):
         readable = tf.debugging.Assert(tf.strings.length(raw["record"]) > 0, [
@@ -197,7 +201,7 @@ def make_eval_source(
         indices = sampling.uniform_clips(
             ex[records.NUM_FRAMES], ex[records.FPS], num_clips=num_clips, clip_len=t_len,
             frame_stride=data_cfg.frame_stride, target_fps=data_cfg.target_fps,
-        )  # [K, T]
+        ) if not segmented else segments.segment_indices(None, ex[records.NUM_FRAMES], t_len, train=False)  # [K, T]
         h, w = frames.frame_hw(strings, indices[0, 0])
         windows = augment.eval_crop_windows(h, w, size, short, num_crops)  # [S, 4]
 

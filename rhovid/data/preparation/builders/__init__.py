@@ -28,6 +28,8 @@ _REGISTRY = {
     "kinetics700": ("kinetics", {"num_classes": 700}),
     "folder": ("folder", {}),
     "pyslowfast": ("pyslowfast", {}),
+    "ssv2": ("ssv2", {}),
+    "charades": ("charades", {}),
 }
 DATASETS = tuple(_REGISTRY)
 
@@ -47,6 +49,7 @@ class VideoItem:
     path: str | None
     label: int = -1
     expected: str = ""
+    labels: tuple[int, ...] = ()  # multi-label datasets (Charades): every class of the video
 
 
 @dataclasses.dataclass
@@ -68,6 +71,7 @@ class DatasetPlan:
     description: str = ""
     unlisted: list[str] = dataclasses.field(default_factory=list)
     notes: list[str] = dataclasses.field(default_factory=list)
+    multi_label: bool = False  # items carry `labels` (a `labels` feature) instead of one `label`
 
 
 class VideoIndex:
