@@ -109,7 +109,9 @@ def base_config(method: str) -> ml_collections.ConfigDict:
     # ---- objective (SPEC.md §1.3) ----
     c.objective = ml_collections.ConfigDict()
     c.objective.temperature = d["temperature"]
-    c.objective.queue_size = 65536  # MoCo
+    c.objective.loss_form = "paper"  # paper (eq. 1/2) | pairwise | official (PySlowFast's loop)
+    c.objective.queue_size = 65536  # MoCo: ring buffer, any size works with any batch and ρ
+    c.objective.queue_init = "normal"  # MoCo: normal (unit-norm rows) | uniform (±1/√(d/3), PySlowFast)
     c.objective.momentum_base = {"moco": 0.994, "byol": 0.996}.get(method, 0.0)
     c.objective.shuffle_bn = False  # MoCo
     c.objective.sinkhorn_iters = 3  # SwAV
