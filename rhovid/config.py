@@ -240,7 +240,11 @@ def validate(c: ml_collections.ConfigDict, num_devices: int) -> None:
         fail(f"optim.optimizer={c.optim.optimizer!r}; use 'sgd' or 'lars'.")
     if c.num_steps <= 0 and c.num_epochs <= 0:
         fail("Set num_epochs > 0 or num_steps > 0.")
-    if c.model.bn_group_size > 0 and (c.batch_size * max(c.data.rho, 2)) % c.model.bn_group_size:
+    mixed, g = c.model.bn_mix_views, c.model.bn_group_size  # unmixed: groups of g videos' clips of one view
+    if g > 0 and not mixed and g < c.batch_size and c.batch_size % g:
+        fail(f"model.bn_group_size={g} (clips of one view) does not divide the batch_size={c.batch_size} videos; "
+             "choose a divisor, 0 (all clips of a view) or -1 (per device).")
+    if g > 0 and mixed and (c.batch_size * max(c.data.rho, 2)) % g:
         fail(f"model.bn_group_size={c.model.bn_group_size} does not divide the {c.batch_size * max(c.data.rho, 2)} "
              "clips of a batch; choose a divisor, 0 (global) or -1 (per device).")
     k, views = c.model.views_per_chunk, max(c.data.rho, 2)
@@ -251,6 +255,6 @@ def validate(c: ml_collections.ConfigDict, num_devices: int) -> None:
     if k and c.method not in ("simclr", "swav"):
         fail(f"model.views_per_chunk={k} is for simclr and swav; {c.method} encodes clips without it "
              "(MoCo and BYOL can run clips sequentially); set --config.model.views_per_chunk=0.")
-    if k and (c.model.bn_group_size < 0 or (c.model.bn_group_size and (c.batch_size * k) % c.model.bn_group_size)):
+    if k and mixed and (g < 0 or (g and (c.batch_size * k) % g)):
         fail(f"model.bn_group_size={c.model.bn_group_size} with model.views_per_chunk={k}: BN runs per chunk of "
              f"{c.batch_size * k} clips; use 0 (the whole chunk) or a divisor of {c.batch_size * k}.")
