@@ -100,8 +100,8 @@ def base_config(method: str) -> ml_collections.ConfigDict:
     c.model.bn_group_size = d["bn_group_size"]
     c.model.bn_mix_views = False  # True: groups are contiguous slices of the video-major batch
     c.model.bn_momentum = 0.9  # flax convention (PyTorch 0.1)
-    # SimCLR/SwAV: encode k views at a time with gradient caching (memory flat in ρ, BN per chunk
-    # of views; rhovid/grad_cache.py); 0 = all B·V clips in one pass.
+    # SimCLR/SwAV: encode k views at a time with gradient caching (memory flat in ρ; with BN groups
+    # of one view the statistics are those of one pass; rhovid/grad_cache.py); 0 = all B·V clips in one pass.
     c.model.views_per_chunk = 0
     c.model.mlp_layers = d["mlp_layers"]
     c.model.mlp_dim = d["mlp_dim"]
