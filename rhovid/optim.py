@@ -23,7 +23,7 @@ import optax
 
 
 def peak_learning_rate(optim_cfg: ml_collections.ConfigDict, global_batch_size: int) -> float:
-    """The paper's linear scaling: base_lr at `base_batch_size` videos."""
+    """Linear scaling from `base_batch_size` videos (PySlowFast scales BASE_LR with the machine count)."""
     return optim_cfg.base_lr * global_batch_size / optim_cfg.base_batch_size
 
 
