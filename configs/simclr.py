@@ -1,14 +1,16 @@
-r"""ρSimCLR on Kinetics-400 with a Slow R-50 8×8, the paper's recipe (SPEC.md §1.3, §4).
+r"""ρSimCLR on Kinetics-400 with a Slow R-50 8×8, the paper's recipe (docs/recipe.md).
 
-Reproduces: ρSimCLR, ρ=2, 200 epochs, batch 512, LARS lr 4.8 (total), wd 1e-6, cosine; NT-Xent
-over the global batch at temperature 0.1; 3-layer MLP (2048, BN, ReLU) -> 128 (the paper's MLP-BN;
-the released config has none: `--config.model.mlp_bn=False`); SyncBN. Expected: K400 linear 60.5
-(paper Table 2, ρ=2), 61.5 released; UCF101 88.9.
+Trains: ρ=2, 200 epochs, batch 512 videos, LARS lr 4.8 (total at 512), wd 1e-6, half-period
+cosine after a 35-epoch warmup; eq. 1 over the global batch at temperature 0.1 (positives: the
+other ρ−1 clips of the video, negatives: every clip of every other video); 3-layer MLP (2048, BN,
+ReLU) -> 128; SyncBN over 64 clips of one view; VGG-style crop, colour strength 0.5. The paper
+reports K400 linear 60.5 / UCF101 88.9 at ρ=2 (Table 2). The released model (`:official`:
+consecutive pairs, no MLP-BN, aug+) reaches 61.5 / 88.3.
 
     python -m rhovid.main --config=configs/simclr.py --config.data.data_dir=$TFDS --workdir=$RUN
     python -m rhovid.main --config=configs/simclr.py:tiny --workdir=/tmp/simclr_tiny  # CPU, seconds
 
-Presets (`:a,b`): tiny, demo, rho=N, steps=N.
+Presets (`:a,b`): tiny, demo, rho=N, steps=N, aug_plus, official.
 """
 
 from rhovid import config as config_lib

@@ -18,29 +18,30 @@ import ml_collections
 
 METHODS = ("simclr", "moco", "byol", "swav")
 
-# Paper defaults per method (SPEC.md §1.3, §4). Learning rates are the paper's totals at batch 512.
+# Paper defaults per method (docs/recipe.md). Learning rates are the paper's totals at batch 512.
+# BN groups (paper B.1): MoCo per-GPU BN over 8 clips, the others SyncBN over 8 GPUs = 64 clips.
 _METHOD_DEFAULTS = {
     "simclr": dict(
         optimizer="lars", base_lr=4.8, weight_decay=1e-6, temperature=0.1,
-        mlp_layers=3, mlp_dim=2048, embed_dim=128, mlp_bn=True, bn_group_size=0,
+        mlp_layers=3, mlp_dim=2048, embed_dim=128, mlp_bn=True, bn_group_size=64,
     ),
     "moco": dict(
         optimizer="sgd", base_lr=0.4, weight_decay=1e-4, temperature=0.1,
-        mlp_layers=3, mlp_dim=2048, embed_dim=128, mlp_bn=False, bn_group_size=-1,
+        mlp_layers=3, mlp_dim=2048, embed_dim=128, mlp_bn=False, bn_group_size=8,
     ),
     "byol": dict(
         optimizer="lars", base_lr=4.8, weight_decay=1e-6, temperature=0.1,
-        mlp_layers=2, mlp_dim=4096, embed_dim=256, mlp_bn=True, bn_group_size=0,
+        mlp_layers=2, mlp_dim=4096, embed_dim=256, mlp_bn=True, bn_group_size=64,
     ),
     "swav": dict(
         optimizer="lars", base_lr=4.8, weight_decay=1e-6, temperature=0.1,
-        mlp_layers=3, mlp_dim=2048, embed_dim=128, mlp_bn=True, bn_group_size=0,
+        mlp_layers=3, mlp_dim=2048, embed_dim=128, mlp_bn=True, bn_group_size=64,
     ),
 }
 
 
 def base_config(method: str) -> ml_collections.ConfigDict:
-    """The paper's Kinetics-400 pretraining recipe for `method` (SPEC.md §1–4), unlocked."""
+    """The paper's Kinetics-400 pretraining recipe for `method` (docs/recipe.md), unlocked."""
     if method not in METHODS:
         raise ValueError(f"Unknown method {method!r}; choose one of {METHODS}.")
     d = _METHOD_DEFAULTS[method]
@@ -49,7 +50,7 @@ def base_config(method: str) -> ml_collections.ConfigDict:
     c.method = method
     c.seed = 0
 
-    # ---- data (SPEC.md §1.1, §3) ----
+    # ---- data ----
     c.data = ml_collections.ConfigDict()
     c.data.name = "kinetics400"  # a TFDS name prepared by `rhovid.data.prepare`, or "synthetic"
     c.data.data_dir = ml_collections.FieldReference(None, field_type=str)
@@ -65,12 +66,12 @@ def base_config(method: str) -> ml_collections.ConfigDict:
     c.data.temporal_sampling = "clips"  # clips (T frames, stride τ) | segments (one frame per T-th, SSv2)
     c.data.min_clip_distance_s = ml_collections.FieldReference(None, field_type=float)
     c.data.max_clip_distance_s = ml_collections.FieldReference(None, field_type=float)  # t_max
-    c.data.crop = "inception"  # inception (aug+) | vgg (short side jitter + crop)
+    c.data.crop = "vgg"  # vgg (the paper's default: short side jitter + crop) | inception (aug+)
     c.data.area_range = (0.2, 0.766)
     c.data.aspect_range = (0.75, 4.0 / 3.0)
     c.data.short_side_range = (256, 320)
     c.data.flip = True
-    c.data.color_strength = 0.75  # (b, c, s, h) = (0.8s, 0.8s, 0.8s, 0.2s)
+    c.data.color_strength = 0.5  # (b, c, s, h) = (0.8s, 0.8s, 0.8s, 0.2s); aug+: 0.75
     c.data.color_prob = 0.8
     c.data.grayscale_prob = 0.2
     c.data.blur_prob = 0.5
@@ -86,7 +87,7 @@ def base_config(method: str) -> ml_collections.ConfigDict:
     c.data.num_test_clips = 10
     c.data.num_test_crops = 3
 
-    # ---- model (SPEC.md §2) ----
+    # ---- model ----
     c.model = ml_collections.ConfigDict()
     c.model.depth = 50
     c.model.width = 64  # channels of the stem; 8 for tiny models
@@ -94,10 +95,13 @@ def base_config(method: str) -> ml_collections.ConfigDict:
     c.model.remat = False
     c.model.fold_temporal = True  # run temporal-kernel-1 convs as 2-D convs over B·T
     c.model.matmul_forms = "auto"  # XLA:CPU-fast conv formulations (rhovid.models.layers); GPU/TPU unchanged
-    c.model.bn_group_size = d["bn_group_size"]  # clips per BN group: 0 global (SyncBN), -1 per device
+    # Clips per BN group, every group of one view (as one forward pass per view does): 8 (MoCo's
+    # per-GPU BN), 64 (SyncBN over 8 GPUs); 0 = all clips of a view; -1 = each device's clips of a view.
+    c.model.bn_group_size = d["bn_group_size"]
+    c.model.bn_mix_views = False  # True: groups are contiguous slices of the video-major batch
     c.model.bn_momentum = 0.9  # flax convention (PyTorch 0.1)
-    # SimCLR/SwAV: encode k views at a time with gradient caching (memory flat in ρ, BN per chunk
-    # of views; rhovid/grad_cache.py); 0 = all B·V clips in one pass.
+    # SimCLR/SwAV: encode k views at a time with gradient caching (memory flat in ρ; with BN groups
+    # of one view the statistics are those of one pass; rhovid/grad_cache.py); 0 = all B·V clips in one pass.
     c.model.views_per_chunk = 0
     c.model.mlp_layers = d["mlp_layers"]
     c.model.mlp_dim = d["mlp_dim"]
@@ -108,20 +112,22 @@ def base_config(method: str) -> ml_collections.ConfigDict:
     c.model.arch = "slow"  # slow (Slow-pathway ResNet of `depth`) | r2plus1d | s3dg (Table 5)
     c.model.num_prototypes = 1000  # SwAV only
 
-    # ---- objective (SPEC.md §1.3) ----
+    # ---- objective ----
     c.objective = ml_collections.ConfigDict()
     c.objective.temperature = d["temperature"]
-    c.objective.queue_size = 65536  # MoCo
+    c.objective.loss_form = "paper"  # paper (eq. 1/2) | pairwise | official (PySlowFast's loop)
+    c.objective.queue_size = 65536  # MoCo: ring buffer, any size works with any batch and ρ
+    c.objective.queue_init = "normal"  # MoCo: normal (unit-norm rows) | uniform (±1/√(d/3), PySlowFast)
     c.objective.momentum_base = {"moco": 0.994, "byol": 0.996}.get(method, 0.0)
     c.objective.momentum_anneal = True  # cosine-anneal the momentum to 1 (False: constant, Table 15)
-    c.objective.shuffle_bn = False  # MoCo
+    c.objective.shuffle_bn = method == "moco"  # MoCo's shuffle-BN of the key encoder
     c.objective.sinkhorn_iters = 3  # SwAV
     c.objective.sinkhorn_epsilon = 0.05
     c.objective.freeze_prototypes_epochs = 1.0
     c.objective.swav_queue_size = 0
     c.objective.swav_queue_start_epoch = 15.0
 
-    # ---- optimisation (SPEC.md §4) ----
+    # ---- optimisation ----
     c.optim = ml_collections.ConfigDict()
     c.optim.optimizer = d["optimizer"]  # sgd | lars
     c.optim.base_lr = d["base_lr"]  # at `base_batch_size` videos; scaled linearly
@@ -131,7 +137,8 @@ def base_config(method: str) -> ml_collections.ConfigDict:
     c.optim.weight_decay = d["weight_decay"]
     c.optim.trust_coefficient = 0.001
     c.optim.warmup_epochs = 35.0
-    c.optim.warmup_init_lr = 0.0
+    c.optim.warmup_init_lr = 0.0  # at base_batch_size, scaled like base_lr
+    c.optim.no_update_steps = 0  # first steps without a parameter update; -1: queue_size // batch_size
     c.optim.grad_clip_norm = 0.0  # 0 = off
 
     c.batch_size = 512  # global, in videos (each contributes ρ clips)
@@ -224,7 +231,11 @@ def validate(c: ml_collections.ConfigDict, num_devices: int) -> None:
              "use the paper's MoCo 0.994 or BYOL 0.996.")
     if c.data.crop_size < 1:
         fail(f"data.crop_size={c.data.crop_size} must be >= 1.")
-    if c.model.bn_group_size > 0 and (c.batch_size * max(c.data.rho, 2)) % c.model.bn_group_size:
+    mixed, g = c.model.bn_mix_views, c.model.bn_group_size  # unmixed: groups of g videos' clips of one view
+    if g > 0 and not mixed and g < c.batch_size and c.batch_size % g:
+        fail(f"model.bn_group_size={g} (clips of one view) does not divide the batch_size={c.batch_size} videos; "
+             "choose a divisor, 0 (all clips of a view) or -1 (per device).")
+    if g > 0 and mixed and (c.batch_size * max(c.data.rho, 2)) % g:
         fail(f"model.bn_group_size={c.model.bn_group_size} does not divide the {c.batch_size * max(c.data.rho, 2)} "
              "clips of a batch; choose a divisor, 0 (global) or -1 (per device).")
     k, views = c.model.views_per_chunk, max(c.data.rho, 2)
@@ -235,6 +246,6 @@ def validate(c: ml_collections.ConfigDict, num_devices: int) -> None:
     if k and c.method not in ("simclr", "swav"):
         fail(f"model.views_per_chunk={k} is for simclr and swav; {c.method} encodes clips without it "
              "(MoCo and BYOL can run clips sequentially); set --config.model.views_per_chunk=0.")
-    if k and (c.model.bn_group_size < 0 or (c.model.bn_group_size and (c.batch_size * k) % c.model.bn_group_size)):
+    if k and mixed and (g < 0 or (g and (c.batch_size * k) % g)):
         fail(f"model.bn_group_size={c.model.bn_group_size} with model.views_per_chunk={k}: BN runs per chunk of "
              f"{c.batch_size * k} clips; use 0 (the whole chunk) or a divisor of {c.batch_size * k}.")

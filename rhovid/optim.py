@@ -1,8 +1,11 @@
-"""Learning-rate and momentum-encoder schedules, and the SGD / LARS optimisers (SPEC.md §4).
+"""Learning-rate and momentum-encoder schedules, and the SGD / LARS optimisers (docs/recipe.md).
 
-    lr(step)   linear warmup from `warmup_init_lr` to the peak, then half-period cosine to 0:
-               peak · ½(1 + cos(π·(step − warmup)/(total − warmup)))
-    peak       base_lr · global_batch / base_batch_size (the paper's LRs are totals at batch 512)
+    lr(n)      the paper's half-period cosine over the whole run, η·½(1 + cos(π·n/n_max)), after a
+               linear warmup from `warmup_init_lr` that ends ON that curve (at n = warmup it
+               reaches η·½(1 + cos(π·warmup/n_max)); the cosine is not restarted after warmup).
+               PySlowFast's `get_lr_at_epoch` computes the same curve (COSINE_AFTER_WARMUP off).
+    η          base_lr · global_batch / base_batch_size (the paper's LRs are totals at batch 512);
+               `warmup_init_lr` is scaled the same way
     m(step)    1 − (1 − m_base)·(cos(π·step/total) + 1)/2: m_base at the start, 1 at the end
     LARS       trust ratio 0.001·‖w‖/‖g + wd·w‖; biases and BN parameters (every 1-D parameter)
                get neither weight decay nor the trust ratio (PySlowFast's `ignore_1d_param`)
@@ -10,6 +13,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import jax
@@ -19,24 +23,36 @@ import optax
 
 
 def peak_learning_rate(optim_cfg: ml_collections.ConfigDict, global_batch_size: int) -> float:
-    """The paper's linear scaling: base_lr at `base_batch_size` videos."""
+    """Linear scaling from `base_batch_size` videos (PySlowFast scales BASE_LR with the machine count)."""
     return optim_cfg.base_lr * global_batch_size / optim_cfg.base_batch_size
 
 
 def make_lr_schedule(
     peak_lr: float, total_steps: int, warmup_steps: int, warmup_init_lr: float = 0.0
 ) -> optax.Schedule:
-    """Linear warmup to `peak_lr`, then half-cosine decay to 0 at `total_steps`."""
+    """η·½(1 + cos(π·n/total)) for n ≥ warmup; before, the line from `warmup_init_lr` to that curve."""
     warmup_steps = min(warmup_steps, total_steps)
+
+    def cosine(step):
+        progress = jnp.clip(step / max(total_steps, 1), 0.0, 1.0)
+        return 0.5 * peak_lr * (1.0 + jnp.cos(jnp.pi * progress))
+
+    warm_end = 0.5 * peak_lr * (1.0 + math.cos(math.pi * warmup_steps / max(total_steps, 1)))
 
     def schedule(step):
         step = jnp.asarray(step, jnp.float32)
-        warm = warmup_init_lr + (peak_lr - warmup_init_lr) * step / max(warmup_steps, 1)
-        progress = (step - warmup_steps) / max(total_steps - warmup_steps, 1)
-        cosine = 0.5 * peak_lr * (1.0 + jnp.cos(jnp.pi * jnp.clip(progress, 0.0, 1.0)))
-        return jnp.where(step < warmup_steps, warm, cosine)
+        warm = warmup_init_lr + (warm_end - warmup_init_lr) * step / max(warmup_steps, 1)
+        return jnp.where(step < warmup_steps, warm, cosine(step))
 
     return schedule
+
+
+def lr_schedule_for(config: ml_collections.ConfigDict, steps_per_epoch: int, total_steps: int) -> optax.Schedule:
+    """The run's lr schedule: η and `warmup_init_lr` both scaled linearly from `base_batch_size`."""
+    o = config.optim
+    scale = config.batch_size / o.base_batch_size
+    return make_lr_schedule(o.base_lr * scale, total_steps, int(round(o.warmup_epochs * steps_per_epoch)),
+                            o.warmup_init_lr * scale)
 
 
 def make_momentum_schedule(momentum_base: float, total_steps: int, anneal: bool = True) -> optax.Schedule:

@@ -126,6 +126,11 @@ def demo(c: ml_collections.ConfigDict, value: str | None = None) -> None:
     c.model.mlp_bn = True
     c.model.embed_dim = 64
     c.model.predictor_dim = 256
+    # BN as the demo was measured with: one group of all clips of the (single-device) batch, views
+    # mixed, no shuffle-BN. (The paper's groups of 8 or 64 clips of one view are for 64 GPUs.)
+    c.model.bn_group_size = -1 if c.method == "moco" else 0
+    c.model.bn_mix_views = True
+    c.objective.shuffle_bn = False
     # SwAV's prototypes must outnumber the embedding's dimensions: with K = d = 64, one unit
     # vector scores every prototype equally (C z = const has a solution), and SwAV collapsed onto
     # it within 100 steps (loss = ln K, uniform codes; measured, even with frozen prototypes).

@@ -62,9 +62,7 @@ def train(config: ml_collections.ConfigDict, workdir: str, hooks: Sequence[loop.
     steps_per_epoch = max(sources.num_train_examples(config) // config.batch_size, 1)
     total_steps = config.num_steps or int(round(config.num_epochs * steps_per_epoch))
 
-    lr_schedule = optim.make_lr_schedule(
-        optim.peak_learning_rate(config.optim, config.batch_size), total_steps,
-        int(config.optim.warmup_epochs * steps_per_epoch), config.optim.warmup_init_lr)
+    lr_schedule = optim.lr_schedule_for(config, steps_per_epoch, total_steps)  # warms up onto the cosine
     momentum_schedule = optim.make_momentum_schedule(config.objective.momentum_base, total_steps,
                                                      anneal=config.objective.momentum_anneal)
     tx = optim.make_optimizer(config.optim, lr_schedule)

@@ -5,9 +5,10 @@
       -> online network on the B·V clips (B-major, so each device's clips stay contiguous),
          or, with model.views_per_chunk = k > 0, on chunks of k views at a time with gradient
          caching (rhovid.grad_cache: memory flat in ρ, BN statistics per chunk)
-      -> momentum network on the same clips (MoCo, BYOL), optionally shuffled across devices
+      -> momentum network on the same clips (MoCo, BYOL); MoCo shuffles each view's videos (shuffle-BN)
       -> objective -> gradients w.r.t. online params only (never w.r.t. the video)
-      -> optimiser; SwAV prototypes frozen / re-normalised; EMA of the momentum network
+      -> optimiser (MoCo: no update in the first `optim.no_update_steps`); SwAV prototypes frozen
+         (no gradient, optimiser state untouched) / re-normalised; EMA of the momentum network
 Metrics are replicated scalars: loss, lr, momentum, grad_norm and the objective's extras.
 """
 
@@ -36,6 +37,28 @@ def _views(out: dict, b: int, v: int) -> dict:
     return {k: (x.reshape((b, v) + x.shape[1:]) if k in PER_CLIP_KEYS else x) for k, x in out.items()}
 
 
+def shuffle_videos(rng: jax.Array, b: int, v: int) -> tuple[jax.Array, jax.Array]:
+    """Shuffle-BN indices for a video-major [B·V] batch: each view's clips in a random video order.
+
+    Clip (video n, view w) moves to (perm_w[n], w) with an independent permutation per view, so a
+    BN group of the key encoder (clips of one view) holds a random set of videos, as PySlowFast's
+    `_batch_shuffle` of one view's keys. Returns (gather indices, their inverse), both [B·V].
+    """
+    perms = jax.vmap(lambda k: jax.random.permutation(k, b))(jax.random.split(rng, v))  # [V, B]
+    gather = (perms.T * v + jnp.arange(v)).reshape(-1)  # position (n, w) reads clip (perms[w, n], w)
+    return gather, jnp.argsort(gather)
+
+
+def keep_subtree(new_state, old_state, key: str, keep: jax.Array):
+    """`new_state` with every leaf under a dict key `key` taken from `old_state` where `keep`."""
+
+    def pick(path, new, old):
+        under = any(isinstance(p, jax.tree_util.DictKey) and p.key == key for p in path)
+        return jnp.where(keep, old, new) if under else new
+
+    return jax.tree_util.tree_map_with_path(pick, new_state, old_state)
+
+
 def make_train_step(
     config: ml_collections.ConfigDict,
     net,
@@ -49,6 +72,9 @@ def make_train_step(
 ) -> Callable[[TrainState, dict], tuple[TrainState, dict]]:
     """Builds `train_step(state, batch) -> (state, metrics)`, jitted with explicit shardings."""
     freeze_steps = int(config.objective.freeze_prototypes_epochs * steps_per_epoch)
+    no_update_steps = config.optim.get("no_update_steps", 0)
+    if no_update_steps < 0:  # PySlowFast: QUEUE_LEN / (BATCH_SIZE · NUM_SHARDS) iterations fill MoCo's queue
+        no_update_steps = config.objective.queue_size // config.batch_size if config.method == "moco" else 0
     shuffle_bn = config.method == "moco" and config.objective.shuffle_bn
     views_per_chunk = config.model.get("views_per_chunk", 0)  # 0 = all B·V clips in one pass
     if views_per_chunk and objective.uses_target:
@@ -66,9 +92,9 @@ def make_train_step(
         target_out, target_batch_stats = None, state.target_batch_stats
         if objective.uses_target:
             xt, unshuffle = x, None
-            if shuffle_bn:  # shuffle-BN: the key encoder's BN groups see a random mix of clips
-                perm = jax.random.permutation(shuffle_rng, b * v)
-                xt, unshuffle = x[perm], jnp.argsort(perm)
+            if shuffle_bn:  # shuffle-BN: each view's keys are encoded in a random order of the videos
+                perm, unshuffle = shuffle_videos(shuffle_rng, b, v)
+                xt = x[perm]
             tvars = {"params": state.target_params, "batch_stats": state.target_batch_stats}
             tout, tnew = net.apply(tvars, xt, train=True, online=False, mutable=["batch_stats"])
             if unshuffle is not None:
@@ -104,11 +130,18 @@ def make_train_step(
         else:
             (loss, (batch_stats, metrics, method_state)), grads = jax.value_and_grad(
                 loss_fn, has_aux=True)(state.params)
+        frozen = state.step < freeze_steps
+        if "prototypes" in grads:  # SwAV: frozen for the first epoch(s), as PySlowFast's `p.grad = None`:
+            # no gradient, no weight decay, no momentum: their optimiser state stays as it was (zero).
+            grads = dict(grads, prototypes=jax.tree.map(lambda g: jnp.where(frozen, 0.0, g), grads["prototypes"]))
         updates, opt_state = tx.update(grads, state.opt_state, state.params)
-        if "prototypes" in updates:  # SwAV: frozen for the first epoch(s)
-            frozen = state.step < freeze_steps
-            updates["prototypes"] = jax.tree.map(
-                lambda u: jnp.where(frozen, jnp.zeros_like(u), u), updates["prototypes"])
+        if "prototypes" in updates:
+            updates = dict(updates, prototypes=jax.tree.map(lambda u: jnp.where(frozen, 0.0, u), updates["prototypes"]))
+            opt_state = keep_subtree(opt_state, state.opt_state, "prototypes", frozen)
+        if no_update_steps:  # MoCo (PySlowFast): the first steps only fill the queue
+            skip = state.step < no_update_steps
+            updates = jax.tree.map(lambda u: jnp.where(skip, 0.0, u), updates)
+            opt_state = jax.tree.map(lambda new, old: jnp.where(skip, old, new), opt_state, state.opt_state)
         params = optax.apply_updates(state.params, updates)
         if "prototypes" in params:  # SwAV: unit-norm prototypes after every update
             params["prototypes"] = {"kernel": l2_normalize(params["prototypes"]["kernel"])}

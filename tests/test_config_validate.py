@@ -6,13 +6,14 @@ import os
 import pytest
 
 from rhovid import config as config_lib
+from rhovid import presets
 from rhovid.errors import UserError
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def _tiny(method="simclr", **overrides):
-    c = config_lib.apply_presets(config_lib.base_config(method), "tiny")
+    c = presets.apply(config_lib.base_config(method), "tiny")
     with c.unlocked():
         for dotted, value in overrides.items():
             *parents, leaf = dotted.split(".")

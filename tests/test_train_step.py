@@ -1,4 +1,4 @@
-"""The sharded train step: 8 devices equal 1 device, per-device BN, no recompilation."""
+"""The sharded train step: 8 devices equal 1 device, BN groups of one view, SwAV freeze, MoCo warm-up steps."""
 
 import jax
 import jax.numpy as jnp
@@ -23,8 +23,8 @@ def _config(method):
     return c
 
 
-def _run(method, devices, bn_group_size=None, steps=2):
-    c = _config(method)
+def _run(method, devices, bn_group_size=None, steps=2, config=None):
+    c = config or _config(method)
     mesh = sharding.make_mesh(devices)
     net = build_network(c, bn_group_size)
     objective = build_objective(c)
@@ -71,11 +71,12 @@ def test_no_recompilation_on_later_steps():
     assert step._cache_size() == compiled_before == 1
 
 
-def test_moco_per_device_bn_uses_each_devices_clips():
-    """MoCo's BN groups = the 2 clips of each of 8 devices: stem statistics match a hand computation."""
+def test_moco_bn_groups_are_clips_of_one_view():
+    """MoCo's BN groups = 2 videos' clips of ONE view (spanning 2 of the 8 devices): stem statistics by hand."""
     c = _config("moco")
-    group = B * V // 8
-    net = build_network(c, group)
+    with c.unlocked():
+        c.model.bn_group_size = 2
+    net = build_network(c)
     clips = np.random.default_rng(1).integers(0, 256, (B, V, T, S, S, 3), dtype=np.uint8)
     x = (clips.reshape(B * V, T, S, S, 3) / 255.0 - 0.45) / 0.225
     mesh = sharding.make_mesh()
@@ -85,13 +86,60 @@ def test_moco_per_device_bn_uses_each_devices_clips():
                                               capture_intermediates=lambda m, name: m.name == "stem_conv"))(
         variables, xs)
     stem_out = np.asarray(jax.tree.leaves(state["intermediates"])[0])  # [16, T, 8, 8, C] conv outputs
-    # Hand computation: per group of 2 clips, mean and unbiased variance; running stats average groups.
-    groups = stem_out.reshape(8, group, -1, stem_out.shape[-1])
-    means = groups.mean(axis=(1, 2))
-    unbiased = groups.reshape(8, -1, stem_out.shape[-1]).var(axis=1, ddof=1)
+    ch = stem_out.shape[-1]
+    # Hand computation: group (g, w) = clips of videos 2g, 2g+1 in view w; mean and unbiased variance.
+    per_video = stem_out.reshape(B, V, -1, ch)
+    means, unbiased = [], []
+    for g in range(B // 2):
+        for w in range(V):
+            group = per_video[2 * g:2 * g + 2, w].reshape(-1, ch)
+            means.append(group.mean(0))
+            unbiased.append(group.var(0, ddof=1))
     stats = state["batch_stats"]["backbone"]["stem_bn"]
-    np.testing.assert_allclose(stats["mean"], 0.1 * means.mean(0), rtol=1e-4, atol=1e-6)
-    np.testing.assert_allclose(stats["var"], 0.9 + 0.1 * unbiased.mean(0), rtol=1e-4)
-    # ... and they differ from global-batch statistics (the groups really are separate).
-    global_var = stem_out.reshape(-1, stem_out.shape[-1]).var(axis=0, ddof=1)
-    assert not np.allclose(0.9 + 0.1 * global_var, stats["var"], rtol=1e-4)
+    np.testing.assert_allclose(stats["mean"], 0.1 * np.mean(means, 0), rtol=1e-4, atol=1e-6)
+    np.testing.assert_allclose(stats["var"], 0.9 + 0.1 * np.mean(unbiased, 0), rtol=1e-4)
+    # ... and they differ from groups of 2 consecutive clips (which mix the views of one video).
+    mixed_var = stem_out.reshape(B, -1, ch).var(axis=1, ddof=1).mean(0)
+    assert not np.allclose(0.9 + 0.1 * mixed_var, stats["var"], rtol=1e-4)
+
+
+def test_swav_frozen_prototypes_get_no_gradient_and_no_optimizer_state():
+    """PySlowFast sets the prototypes' grad to None while frozen: LARS's momentum (and weight decay) never see them."""
+    c = _config("swav")
+    with c.unlocked():
+        c.objective.freeze_prototypes_epochs = 0.2  # 1 of the 5 steps per epoch in `_run`
+    state, _, step, batch, init = _run("swav", jax.devices(), steps=1, config=c)
+    traces = [np.asarray(leaf) for path, leaf in jax.tree_util.tree_flatten_with_path(state.opt_state)[0]
+              if "prototypes" in jax.tree_util.keystr(path)]
+    assert traces and all(np.all(t == 0) for t in traces)
+    # Unchanged but for the re-normalisation after every step (float rounding of unit rows).
+    np.testing.assert_allclose(state.params["prototypes"]["kernel"], init["prototypes"]["kernel"], rtol=1e-6, atol=1e-7)
+    assert not np.allclose(state.params["projector"]["dense_0"]["kernel"], init["projector"]["dense_0"]["kernel"])
+    state, _ = step(state, batch)  # step 2: unfrozen
+    moved = [leaf for path, leaf in jax.tree_util.tree_flatten_with_path(state.opt_state)[0]
+             if "prototypes" in jax.tree_util.keystr(path)]
+    assert any(np.any(np.asarray(t) != 0) for t in moved)
+
+
+def test_moco_no_update_steps_fill_the_queue_only():
+    c = _config("moco")
+    with c.unlocked():
+        c.optim.no_update_steps = -1  # PySlowFast: queue_size // batch_size = 64 // 8 = 8 steps
+    state, _, _, _, init = _run("moco", jax.devices(), steps=2, config=c)
+    for a, b in zip(jax.tree.leaves(state.params), jax.tree.leaves(init)):
+        np.testing.assert_array_equal(a, b)
+    assert int(state.method_state["queue_ptr"]) == 2 * B * V % 64  # the queue filled all the same
+    assert all(np.all(np.asarray(x) == 0) for x in jax.tree.leaves(state.opt_state) if np.ndim(x) > 0)
+
+
+def test_shuffle_videos_permutes_within_each_view():
+    from rhovid.steps import shuffle_videos
+
+    gather, inverse = (np.asarray(a) for a in shuffle_videos(jax.random.PRNGKey(3), 6, 3))
+    clips = np.arange(18)  # clip index n·3 + w
+    shuffled = clips[gather]
+    np.testing.assert_array_equal(shuffled % 3, np.tile(np.arange(3), 6))  # views stay in place
+    for w in range(3):
+        assert sorted(shuffled[w::3] // 3) == list(range(6))  # each view: a permutation of the videos
+    assert not np.array_equal(shuffled, clips)
+    np.testing.assert_array_equal(shuffled[inverse], clips)

@@ -2,7 +2,10 @@
 
 Each view i gets codes q_i = Sinkhorn(scores_i / ε) over the global batch (3 iterations, ε = 0.05,
 no gradient); each other view j predicts them with softmax(scores_j / τ), τ = 0.1. The loss is the
-cross-entropy averaged over ordered pairs (i, j ≠ i). Prototypes (1000) are frozen for the first
+cross-entropy averaged over ordered pairs (i, j ≠ i): multi-crop SwAV's swapped prediction,
+which is the paper's eq. 3 for every `loss_form` but `official`. `official` is PySlowFast's: codes
+from views 0 and 1 only, each predicted by every other view (mean over the V − 1), then the mean
+over the two coded views. Prototypes (1000) are frozen for the first
 epoch and re-normalised after every update (the train step does both). An optional queue of past
 embeddings enlarges the batch Sinkhorn sees once training is past `queue_start_epoch`.
 """
@@ -14,7 +17,7 @@ import dataclasses
 import jax
 import jax.numpy as jnp
 
-from rhovid.methods.base import Outputs, State, StepInfo, off_diagonal_mean
+from rhovid.methods.base import Outputs, State, StepInfo, check_loss_form, off_diagonal_mean
 from rhovid.models.heads import l2_normalize
 
 
@@ -51,7 +54,11 @@ class SwAV:
     sinkhorn_iters: int = 3
     queue_size: int = 0
     queue_start_epoch: float = 15.0
+    loss_form: str = "paper"
     uses_target: bool = False
+
+    def __post_init__(self):
+        check_loss_form(self.loss_form)
 
     def init_state(self, rng, embed_dim, num_views, batch_size) -> State:
         if not self.queue_size:
@@ -83,7 +90,12 @@ class SwAV:
             queue = jnp.concatenate([z.transpose(1, 0, 2), state["queue"][:, :-b]], axis=1)
             new_state = {"queue": queue}
         codes = jax.lax.stop_gradient(self._codes(jax.lax.stop_gradient(scores), queue_scores, use_queue))
-        loss = off_diagonal_mean(swav_pair_losses(scores, codes, self.temperature))
+        pair = swav_pair_losses(scores, codes, self.temperature)  # [V, V]
+        if self.loss_form == "official":  # codes from views 0 and 1 only
+            coded = min(v, 2)
+            loss = sum((pair[i].sum() - pair[i, i]) / (v - 1) for i in range(coded)) / coded
+        else:
+            loss = off_diagonal_mean(pair)
         entropy = -(codes * jnp.log(jnp.clip(codes, 1e-12))).sum(-1).mean()
         used = jax.nn.one_hot(codes.argmax(-1), codes.shape[-1]).max(axis=(0, 1))  # [K]
         usage = used.mean()  # fraction of prototypes that are some clip's top assignment

@@ -182,7 +182,9 @@ class BatchNorm(nn.Module):
 
     Attributes:
       group_size: samples of the leading axis per statistics group; 0 (or >= batch) means one
-        group over the whole (global) batch. Running statistics average the groups' statistics.
+        group over the whole (global) batch. A tuple (clips, views): the batch is video-major
+        [videos, views] and each group is `clips` videos of one view. Running statistics average
+        the groups' statistics.
       momentum: running-average decay (flax convention: 0.9 is PyTorch's 0.1).
       epsilon: added to the variance.
       scale_init: initial γ (1, or 0 for zero-init residual branches).
@@ -204,6 +206,8 @@ class BatchNorm(nn.Module):
         ra_var = self.variable("batch_stats", "var", lambda: jnp.ones((c,), jnp.float32))
 
         if train:
+            if isinstance(self.group_size, tuple):  # (clips, views): groups of one view each
+                return self._per_view(x, scale, bias, ra_mean, ra_var, *self.group_size)
             n = x.shape[0]
             g = self.group_size if 0 < self.group_size < n else n
             if n % g:
@@ -227,3 +231,26 @@ class BatchNorm(nn.Module):
         inv = jax.lax.rsqrt(ra_var.value + self.epsilon) * scale
         y = (x.astype(jnp.float32) - ra_mean.value) * inv + bias
         return y.astype(self.dtype)
+
+    def _per_view(self, x, scale, bias, ra_mean, ra_var, clips: int, views: int) -> jax.Array:
+        """group_size = (clips, views): x is [videos·views, ...] video-major; each group holds
+        `clips` consecutive videos' clips of ONE view (0 or >= videos: all videos), as when every
+        view is its own forward pass (PySlowFast). Statistics reduce over the videos axis."""
+        c, n = x.shape[-1], x.shape[0]
+        if self.is_initializing() and n % views:  # a dummy init batch: the statistics are not kept
+            views = 1
+        b = n // views
+        g = clips if 0 < clips < b else b
+        if n % views or b % g:
+            raise ValueError(f"BatchNorm groups of {g} clips per view do not divide the {b} videos × {views} "
+                             "views of the batch; choose a batch size that is a multiple of the BN group size.")
+        xg = x.astype(jnp.float32).reshape((b // g, g, views, -1, c))  # [groups, g, V, T·H·W, C]
+        mean = xg.mean(axis=(1, 3))  # [groups, V, C]
+        var = jnp.maximum(jnp.square(xg).mean(axis=(1, 3)) - jnp.square(mean), 0.0)
+        if not self.is_initializing():
+            m = g * xg.shape[3]
+            ra_mean.value = self.momentum * ra_mean.value + (1 - self.momentum) * mean.mean((0, 1))
+            ra_var.value = self.momentum * ra_var.value + (1 - self.momentum) * var.mean((0, 1)) * m / max(m - 1, 1)
+        inv = jax.lax.rsqrt(var + self.epsilon) * scale
+        y = (xg - mean[:, None, :, None]) * inv[:, None, :, None] + bias
+        return y.reshape(x.shape).astype(self.dtype)

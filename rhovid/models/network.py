@@ -44,10 +44,33 @@ class SSLNet(nn.Module):
         return out
 
 
-def build_network(config: ml_collections.ConfigDict, bn_group_size: int | None = None) -> SSLNet:
-    """The network for `config.method`, with BN groups of `bn_group_size` clips (resolved)."""
+def bn_groups(config: ml_collections.ConfigDict, bn_group_size: int | None = None) -> int | tuple[int, int]:
+    """The BatchNorm grouping of one forward pass (`rhovid.models.layers.BatchNorm.group_size`).
+
+    By default every group holds clips of one view only: `bn_group_size` clips of that view from
+    consecutive videos (8 for MoCo's per-GPU BN, 64 for SyncBN over 8 GPUs; paper B.1), as in
+    PySlowFast, which runs each view through the network on its own. A pass sees all V views of
+    each video (or the `model.views_per_chunk` views of a chunk), so the group is (clips, V).
+    `model.bn_mix_views=True` keeps contiguous slices of the video-major batch instead.
+
+    Args:
+      bn_group_size: clips per group, resolved (train.py turns −1 into the clips of one device,
+        all views; here that becomes the device's clips of one view). None: `model.bn_group_size`.
+    """
     m = config.model
     group = m.bn_group_size if bn_group_size is None else bn_group_size
+    if m.get("bn_mix_views", False):
+        return group
+    views = m.get("views_per_chunk", 0) or max(config.data.rho, 2)
+    if m.bn_group_size == -1 and group > 0:  # the device's clips of all views -> of one view
+        group //= max(config.data.rho, 2)
+    return (group, views)
+
+
+def build_network(config: ml_collections.ConfigDict, bn_group_size: int | None = None) -> SSLNet:
+    """The network for `config.method`, with BN groups of `bn_group_size` clips (see `bn_groups`)."""
+    m = config.model
+    group = bn_groups(config, bn_group_size)
     backbone = build_backbone(m, bn_group_size=group)
     bn = dict(bn_group_size=group, bn_momentum=m.bn_momentum)
     projector = MLP((m.mlp_dim,) * (m.mlp_layers - 1), m.embed_dim, use_bn=m.mlp_bn, **bn)
