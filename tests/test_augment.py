@@ -2,7 +2,7 @@
 
 Independent references: Python's `colorsys` for hue, torchvision's formulas written out in NumPy for
 brightness/contrast/saturation/grayscale, `scipy.ndimage.gaussian_filter` for the blur, and the
-crop geometry of SPEC.md §3 as arithmetic. The tf and jax colour paths are compared on identical
+crop geometry of docs/method.md §3 as arithmetic. The tf and jax colour paths are compared on identical
 parameters.
 """
 

@@ -1,7 +1,7 @@
 """PyTorch interop (`rhovid.tools.convert`): PySlowFast / pytorchvideo checkpoints in, pytorchvideo out.
 
 Without torch: the PySlowFast key layout on a state dict written here from the architecture
-(SPEC.md §2 and PySlowFast's resnet_helper / head_helper names), mismatches named precisely, the
+(docs/method.md §2 and PySlowFast's resnet_helper / head_helper names), mismatches named precisely, the
 imported directory accepted by the evaluation loader, and no torch import by rhovid.
 
 With torch and pytorchvideo (`bash .ci/install_torch.sh`): pytorchvideo's own `slow_r50` with random

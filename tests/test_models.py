@@ -17,7 +17,7 @@ def _param_shapes(model, x_shape):
 
 
 def _hand_count_slow_r50() -> int:
-    """Slow R-50 parameters counted from the architecture table (SPEC.md §2), no classifier.
+    """Slow R-50 parameters counted from the architecture table (docs/method.md §2), no classifier.
 
     conv weights kt·kh·kw·C_in·C_out, BN 2·C. The total equals pytorchvideo's `slow_r50`
     (32,454,096 parameters) minus its 400-way classifier (2048·400 + 400 = 819,600).

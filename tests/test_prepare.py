@@ -23,6 +23,7 @@ from PIL import Image
 
 from rhovid.data import prepare
 from rhovid.data.preparation import builders, decode, writer
+from rhovid.data.preparation import report as report_lib
 from rhovid.errors import UserError
 
 SHORT = 32
@@ -86,7 +87,7 @@ def test_report_lists_exactly_the_undecodable(zoo_run):
     split = report["splits"]["train"]
     assert split["listed"] == len(files) and split["skipped"] == len(vf.BAD)
     assert split["written"] == len(files) - len(vf.BAD)
-    line = prepare.summary_line(report)
+    line = report_lib.summary_line(report)
     assert f"{len(files) - len(vf.BAD)}/{len(files)} videos written" in line
 
 
@@ -127,7 +128,7 @@ def test_report_pins_the_videos_written(zoo_run):
     lines = sorted(f"{vid}\t{int(ex['num_frames'])}\n" for vid, ex in got.items())
     assert report["splits"]["train"]["frames_sha256"] == hashlib.sha256("".join(lines).encode()).hexdigest()
     assert report["splits"]["train"]["videos"] == {v: int(e["num_frames"]) for v, e in got.items()}
-    on_disk = json.loads((writer.dataset_dir(root / "out", "zoo") / prepare.REPORT_NAME).read_text())
+    on_disk = json.loads((writer.dataset_dir(root / "out", "zoo") / report_lib.REPORT_NAME).read_text())
     assert on_disk["splits"]["train"]["ids_sha256"] == report["splits"]["train"]["ids_sha256"]
 
 

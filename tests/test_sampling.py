@@ -1,6 +1,6 @@
 """Tests of rhovid.data.reading.sampling: where clips fall, their stride, gaps, looping, determinism.
 
-References are the specification itself (SPEC.md §1.1) written as NumPy arithmetic and statistics:
+References are the specification itself (docs/method.md §1.1) written as NumPy arithmetic and statistics:
 starts uniform over [0, n − T·τ·fps/30], stride τ·fps/30 stored frames, gap bounds in seconds.
 """
 

@@ -18,7 +18,6 @@ decode as an Apache Beam pipeline through TFDS instead (rhovid.data.preparation.
 from __future__ import annotations
 
 import functools
-import hashlib
 import json
 import math
 import os
@@ -31,9 +30,8 @@ from absl import app, flags, logging
 
 from rhovid.data import records
 from rhovid.data.preparation import builders, decode, workers, writer
+from rhovid.data.preparation import report as report_lib
 from rhovid.errors import UserError
-
-REPORT_NAME = "prepare_report.json"
 
 # What --source (and its lists) should look like, for the error on a source with no videos.
 _EXTENSIONS = "/".join(e.lstrip(".") for e in builders.VIDEO_EXTENSIONS[:5]) + "/..."
@@ -61,46 +59,6 @@ def check_plan_has_videos(plan: builders.DatasetPlan, dataset: str, source: str)
     if not any(it.path for it in items):
         raise UserError(f"None of the {len(items)} videos listed for {plan.name} is under --source={source}; "
                         f"expected {layout(dataset)}.")
-
-
-def to_example(item: builders.VideoItem, video: decode.DecodedVideo, labelled: bool, multi_label: bool = False) -> dict:
-    """The records.features() dict of one decoded video."""
-    ex = {
-        records.VIDEO: video.frames,  # [num_frames] JPEG bytes
-        records.NUM_FRAMES: video.num_frames,
-        records.FPS: video.fps,
-        records.VIDEO_ID: item.video_id,
-    }
-    if labelled and multi_label:
-        ex[records.LABELS] = list(item.labels)
-    elif labelled:
-        ex[records.LABEL] = item.label
-    return ex
-
-
-def outcome_record(item: builders.VideoItem, split: str, result: Any) -> dict:
-    """What the report says about one video: written (+ truncated details) or skipped (+ reason)."""
-    base = {"split": split, "video_id": item.video_id, "path": item.path}
-    if isinstance(result, decode.DecodedVideo):
-        s = result.stats
-        rec = dict(base, status="written", num_frames=result.num_frames, fps=result.fps)
-        if s.truncated:
-            rec["truncated"] = {
-                "decoded_frames": s.decoded_frames,
-                "header_frames": s.header_frames,
-                "decode_errors": s.errors,
-                "error": s.first_error,
-            }
-        return rec
-    if isinstance(result, workers.Failure):
-        return dict(base, status="skipped", reason=result.reason, detail=result.detail, expected=item.expected)
-    return dict(
-        base,
-        status="skipped",
-        reason=workers.ERROR,
-        detail=f"decode returned {type(result).__name__}",
-        expected=item.expected,
-    )
 
 
 def _shard_specs(plan: builders.DatasetPlan, videos_per_shard: int):
@@ -164,9 +122,9 @@ def prepare(
     def finish(k: int) -> None:
         split, i, n, items = specs[k]
         got = results.pop(k)
-        outcomes = [outcome_record(it, split, got[j]) for j, it in enumerate(items)]
+        outcomes = [report_lib.outcome_record(it, split, got[j]) for j, it in enumerate(items)]
         examples = [
-            to_example(it, got[j], labelled, plan.multi_label)
+            report_lib.to_example(it, got[j], labelled, plan.multi_label)
             for j, it in enumerate(items)
             if isinstance(got[j], decode.DecodedVideo)
         ]
@@ -200,7 +158,7 @@ def prepare(
     by_split: dict[str, list[dict]] = {}
     for (split, _, _, _), m in zip(specs, markers):
         by_split.setdefault(split, []).append(m)
-    report = build_report(
+    report = report_lib.build_report(
         plan, by_split, options, resumed_shards=resumed, seconds=time.time() - start, crashed_workers=pool.restarts
     )
     shard_writer.finalize(
@@ -211,59 +169,9 @@ def prepare(
             "splits_sha256": {s: r["frames_sha256"] for s, r in report["splits"].items()},
         },
     )
-    (directory / REPORT_NAME).write_text(json.dumps(report, indent=1))
-    logging.info("%s", summary_line(report))
+    (directory / report_lib.REPORT_NAME).write_text(json.dumps(report, indent=1))
+    logging.info("%s", report_lib.summary_line(report))
     return report
-
-
-def _sha256_lines(lines: Sequence[str]) -> str:
-    return hashlib.sha256("".join(line + "\n" for line in sorted(lines)).encode()).hexdigest()
-
-
-def build_report(plan, by_split: dict[str, list[dict]], options, **extra) -> dict:
-    """The preparation report from the shard markers (see module docstring)."""
-    report = {
-        "dataset": plan.name,
-        "options": options.__dict__,
-        "notes": plan.notes,
-        "num_unlisted_files": len(plan.unlisted),
-        "splits": {},
-        "skipped": [],
-        "truncated": [],
-        "skip_reasons": {},
-        **extra,
-    }
-    for split, ms in by_split.items():
-        videos = [v for m in ms for v in m["videos"]]
-        written = {v["video_id"]: v["num_frames"] for v in videos if v["status"] == "written"}
-        report["skipped"] += [v for v in videos if v["status"] == "skipped"]
-        report["truncated"] += [v for v in videos if "truncated" in v]
-        report["splits"][split] = {
-            "listed": len(videos),
-            "written": len(written),
-            "skipped": len(videos) - len(written),
-            "frames": sum(written.values()),
-            "ids_sha256": _sha256_lines(list(written)),  # which videos
-            "frames_sha256": _sha256_lines([f"{k}\t{v}" for k, v in written.items()]),  # + counts
-            "videos": written,
-        }
-    for v in report["skipped"]:
-        report["skip_reasons"][v["reason"]] = report["skip_reasons"].get(v["reason"], 0) + 1
-    return report
-
-
-def summary_line(report: dict) -> str:
-    """One line of counts: listed, written, skipped by reason, truncated, pin."""
-    splits = report["splits"].values()
-    listed = sum(s["listed"] for s in splits)
-    written = sum(s["written"] for s in splits)
-    reasons = ", ".join(f"{n} {r}" for r, n in sorted(report["skip_reasons"].items()))
-    pins = " ".join(f"{k}:{s['frames_sha256'][:12]}" for k, s in report["splits"].items())
-    return (
-        f"{report['dataset']}: {written}/{listed} videos written, "
-        f"{listed - written} skipped ({reasons or 'none'}), {len(report['truncated'])} truncated "
-        f"(kept), {sum(s['frames'] for s in splits)} frames; sha256 {pins}"
-    )
 
 
 def define_flags(fv: flags.FlagValues = flags.FLAGS) -> None:
@@ -316,8 +224,8 @@ def run(fv: flags.FlagValues = flags.FLAGS) -> list[dict]:
             beam_builder.prepare_with_beam(plan, out, options, fv.beam_pipeline_options)
             continue
         report = prepare(plan, out, options, fv.workers, fv.videos_per_shard, fv.timeout_s)
-        print(summary_line(report))
-        path = writer.dataset_dir(out, plan.name) / REPORT_NAME
+        print(report_lib.summary_line(report))
+        path = writer.dataset_dir(out, plan.name) / report_lib.REPORT_NAME
         print(f"report: {path}")
         if not sum(s["written"] for s in report["splits"].values()):
             reasons = ", ".join(f"{n} {r}" for r, n in sorted(report["skip_reasons"].items()))

@@ -1,4 +1,4 @@
-"""The Slow pathway 3-D ResNet ("Slow 8×8", SPEC.md §2), the backbone of every ρ method.
+"""The Slow pathway 3-D ResNet ("Slow 8×8", docs/method.md §2), the backbone of every ρ method.
 
     stem   1×7×7 conv, stride (1,2,2), BN, ReLU; 1×3×3 max-pool, stride (1,2,2)
     res2   blocks with temporal kernel 1          (out 4·w channels for bottlenecks)

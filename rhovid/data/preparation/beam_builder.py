@@ -26,8 +26,9 @@ import apache_beam as beam
 import tensorflow_datasets as tfds
 from etils import epath
 
-from rhovid.data import prepare, records
+from rhovid.data import records
 from rhovid.data.preparation import builders, decode, workers, writer
+from rhovid.data.preparation import report as report_lib
 
 
 class DecodeVideos(beam.DoFn):
@@ -50,11 +51,11 @@ class DecodeVideos(beam.DoFn):
             result = workers.Failure(decode.MISSING, "listed but not found on disk")
         else:
             [(_, result)] = list(self._pool.map_unordered([(0, item.path)]))
-        record = prepare.outcome_record(item, split, result)
+        record = report_lib.outcome_record(item, split, result)
         beam.metrics.Metrics.counter("rhovid", record.get("reason", "written")).inc()
         yield beam.pvalue.TaggedOutput("report", json.dumps(record))
         if isinstance(result, decode.DecodedVideo):
-            yield item.video_id, prepare.to_example(item, result, self._labelled)
+            yield item.video_id, report_lib.to_example(item, result, self._labelled)
 
     def teardown(self) -> None:
         if self._pool is not None:
@@ -125,10 +126,10 @@ def prepare_with_beam(
     """
     builder = make_builder(plan, out, options)
     report_dir = epath.Path(out) / plan.name / "beam_report"
-    report_path = writer.dataset_dir(out, plan.name) / prepare.REPORT_NAME
+    report_path = writer.dataset_dir(out, plan.name) / report_lib.REPORT_NAME
     if builder.is_prepared() and report_path.exists():  # TFDS would skip it anyway
         report = json.loads(report_path.read_text())
-        print(prepare.summary_line(report), "(already prepared)")
+        print(report_lib.summary_line(report), "(already prepared)")
         return report
     if report_dir.exists():
         report_dir.rmtree()  # outcomes of an earlier, unfinished run
@@ -139,7 +140,7 @@ def prepare_with_beam(
         for line in f.read_text().splitlines():
             record = json.loads(line)
             by_split[record["split"]][0]["videos"].append(record)
-    report = prepare.build_report(plan, by_split, options, runner="beam")
+    report = report_lib.build_report(plan, by_split, options, runner="beam")
     report_path.write_text(json.dumps(report, indent=1))
-    print(prepare.summary_line(report))
+    print(report_lib.summary_line(report))
     return report

@@ -1,4 +1,4 @@
-"""Per-clip augmentations on the host (TensorFlow, inside tf.data), SPEC.md §3.
+"""Per-clip augmentations on the host (TensorFlow, inside tf.data), docs/method.md §3.
 
 Every random choice is made once per clip, from a stateless seed, and applied identically to the
 clip's T frames; the ρ clips of a video draw independently. The crop is chosen before decoding, as
@@ -60,7 +60,7 @@ class AugmentConfig:
 
     @classmethod
     def pretrain(cls, data_cfg: Any) -> AugmentConfig:
-        """The ρ-clip pretraining augmentation of `data_cfg` (SPEC.md §3.1–3.2)."""
+        """The ρ-clip pretraining augmentation of `data_cfg` (docs/method.md §3.1–3.2)."""
         if data_cfg.crop not in ("inception", "vgg"):
             raise ValueError(
                 f"config.data.crop={data_cfg.crop!r}; use 'inception' (aug+) or 'vgg'."
@@ -84,7 +84,7 @@ class AugmentConfig:
 
     @classmethod
     def supervised(cls, data_cfg: Any, color: bool) -> AugmentConfig:
-        """Linear-probe / fine-tune training views (SPEC.md §5): short-side jitter, crop, flip.
+        """Linear-probe / fine-tune training views (docs/method.md §5): short-side jitter, crop, flip.
 
         With `color`, the UCF101 fine-tuning jitter: (0.4, 0.4, 0.4, 0.1) always applied
         (strength 0.5, p=1) and grayscale p=0.2; no blur.

@@ -1,6 +1,6 @@
 """Where the ρ clips of a video come from: frame indices, before any JPEG is decoded.
 
-The reader picks, for every video, ρ clips of T frames with stride τ (SPEC.md §1.1). Strides are
+The reader picks, for every video, ρ clips of T frames with stride τ (docs/method.md §1.1). Strides are
 given in frames at `target_fps` (30, as in the paper and PySlowFast) and converted to the stored
 frame rate, so an 8×8 clip spans 64/30 ≈ 2.13 s whatever the video's fps. Clip starts are uniform
 over the whole video ("global" sampling); optional bounds on the distance between consecutive

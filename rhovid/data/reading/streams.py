@@ -141,7 +141,7 @@ def make_supervised_source(
 ) -> Source:
     """Endless labelled training views: dict(clips=uint8 [B_local, 1, T, S, S, 3], label=int32).
 
-    One random clip per video, short side U[256, 320]·S/224, random S² crop, flip (SPEC.md §5);
+    One random clip per video, short side U[256, 320]·S/224, random S² crop, flip (docs/method.md §5);
     with `color`, jitter (0.4, 0.4, 0.4, 0.1) and grayscale p=0.2 (UCF101 fine-tuning).
     """
     cfg = augment.AugmentConfig.supervised(data_cfg, color)
