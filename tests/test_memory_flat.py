@@ -14,10 +14,11 @@ import pytest
 
 from rhovid import config as config_lib
 from rhovid import presets, sharding
+from rhovid.data.reading.device_augment import normalize
 from rhovid.methods import StepInfo, build_objective
 from rhovid.models.network import build_network
 from rhovid.state import TrainState
-from rhovid.steps import PER_CLIP_KEYS, make_train_step, normalize
+from rhovid.steps import PER_CLIP_KEYS, make_train_step
 
 B, T, S = 8, 2, 16  # videos, frames, crop
 
