@@ -77,7 +77,7 @@ def test_aug_letters_switch_off_exactly_their_group():
     plus = presets.build_config("moco", "aug=plus")
     assert plus.data.crop == "inception" and plus.data.color_strength == 0.75
     assert tuple(plus.data.area_range) == (0.2, 0.766)
-    assert plus.to_dict() == config_lib.base_config("moco").to_dict()  # aug+ is the configs' default
+    assert plus.to_dict() == presets.build_config("moco", "aug_plus").to_dict()  # the recipes' aug+
 
 
 def test_presets_apply_left_to_right():

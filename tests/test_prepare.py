@@ -535,16 +535,16 @@ def test_kinetics_builder_points_pyslowfast_lists_to_their_option(tmp_path):
 
 def test_crop_larger_than_stored_frames_fails_at_data_open(tmp_path):
     from rhovid import config as config_lib  # pylint: disable=g-import-not-at-top
-    from rhovid.data.reading import tfrecords  # pylint: disable=g-import-not-at-top
+    from rhovid.data import registry  # noqa: PLC0415
 
     _tiny(tmp_path / "clips" / "a" / "one.mp4", 4)
     (plan,) = builders.make_plans("folder", str(tmp_path / "clips"))
     prepare.prepare(plan, str(tmp_path / "out"), decode.DecodeOptions(short_side=24), progress=False)
     data = config_lib.base_config("byol").data
     data.name, data.data_dir, data.crop_size = "clips", str(tmp_path / "out"), 24
-    tfrecords.open_dataset(data)  # equal: fine
+    registry.open_dataset(data)  # equal: fine
     data.crop_size = 32
     message = r"data.crop_size=32 is larger than the stored frames .* \(short side 24\)"
     with pytest.raises(UserError, match=message) as e:
-        tfrecords.open_dataset(data)
+        registry.open_dataset(data)
     assert "--short_side>=32" in str(e.value) and "\n" not in str(e.value)
