@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import ml_collections
 
+from rhovid.errors import UserError
+
 METHODS = ("simclr", "moco", "byol", "swav")
 
 # Paper defaults per method (SPEC.md §1.3, §4). Learning rates are the paper's totals at batch 512.
@@ -201,7 +203,7 @@ def validate(c: ml_collections.ConfigDict, num_devices: int) -> None:
     from rhovid.models.resnet3d import STAGE_DEPTHS  # noqa: PLC0415
 
     def fail(msg: str) -> None:
-        raise ValueError(msg)
+        raise UserError(msg)
 
     if c.method not in METHODS:
         fail(f"config.method={c.method!r} is not one of {METHODS}.")

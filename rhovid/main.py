@@ -11,6 +11,9 @@ import os
 from absl import app, flags, logging
 from ml_collections import config_flags
 
+from rhovid import cli
+from rhovid.errors import UserError
+
 _CONFIG = config_flags.DEFINE_config_file("config", None, "Config file, e.g. configs/byol.py:tiny.")
 _WORKDIR = flags.DEFINE_string("workdir", None, "Directory for checkpoints, logs and results.")
 _MULTIPROCESS = flags.DEFINE_bool(
@@ -21,7 +24,12 @@ _COORDINATOR = flags.DEFINE_string(
     "(with --num_processes and --process_id); TPU pods and SLURM need none of the three.")
 _NUM_PROCESSES = flags.DEFINE_integer("num_processes", None, "Processes of a manual launch.")
 _PROCESS_ID = flags.DEFINE_integer("process_id", None, "This process's index in a manual launch.")
-flags.mark_flags_as_required(["config", "workdir"])
+_PRINT_CONFIG = flags.DEFINE_bool(
+    "print_config", False, "Print the resolved config (presets, overrides and, for evaluations, what "
+    "it takes from the pretrained run) and exit; --workdir is then not needed.")
+flags.mark_flags_as_required(["config"])
+
+TASKS = ("pretrain", "demo", "linear", "finetune", "knn")
 
 
 def _should_initialize_distributed() -> bool:
@@ -35,7 +43,16 @@ def _should_initialize_distributed() -> bool:
 def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
-    import jax  # noqa: PLC0415 (after absl has parsed XLA-related flags)
+    config, workdir = _CONFIG.value, _WORKDIR.value
+    if config.task not in TASKS:
+        raise UserError(f"config.task={config.task!r}; use one of {', '.join(TASKS)}.")
+    if _PRINT_CONFIG.value:
+        print(config)
+        return
+    _check_workdir(workdir)
+    with cli.quiet_native_startup():
+        import jax  # noqa: PLC0415 (after absl has parsed XLA-related flags)
+        import tensorflow  # noqa: F401, PLC0415 (its start-up lines filtered here, once)
 
     from rhovid.metrics import quiet_libraries  # noqa: PLC0415
 
@@ -48,9 +65,11 @@ def main(argv):
     logging.info("JAX process %d/%d, %d local / %d global devices (%s).", jax.process_index(),
                  jax.process_count(), jax.local_device_count(), jax.device_count(),
                  jax.devices()[0].platform)
-    config, workdir = _CONFIG.value, _WORKDIR.value
     task = config.task
     if task in ("pretrain", "demo"):
+        from rhovid import config as config_lib  # noqa: PLC0415
+
+        config_lib.validate(config, jax.device_count())  # before anything compiles
         from rhovid import train  # noqa: PLC0415
 
         try:
@@ -62,13 +81,20 @@ def main(argv):
                 demo.run(config, workdir)
         except train.Preempted as stopped:  # SIGTERM: checkpoint saved, exit 0 (not a failure)
             logging.warning("%s", stopped)
-    elif task in ("linear", "finetune", "knn"):
+    else:
         import importlib  # noqa: PLC0415
 
         importlib.import_module(f"rhovid.eval.{task}").run(config, workdir)
-    else:
-        raise ValueError(f"config.task={task!r}; use pretrain, demo, linear, finetune or knn.")
+
+
+def _check_workdir(workdir: str | None) -> None:
+    """--workdir must be given and be a directory (or not exist yet)."""
+    if not workdir:
+        raise UserError("--workdir is required: the directory for checkpoints, logs and results.")
+    path = os.path.expanduser(workdir)
+    if os.path.exists(path) and not os.path.isdir(path):
+        raise UserError(f"--workdir={workdir} is a file, not a directory; pass a new or existing directory.")
 
 
 if __name__ == "__main__":
-    app.run(main)
+    cli.run(main)

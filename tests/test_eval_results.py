@@ -9,6 +9,7 @@ import sys
 import numpy as np
 import pytest
 
+from rhovid.errors import UserError
 from rhovid.eval import metrics, report, results
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -78,7 +79,7 @@ def test_report_cli_writes_markdown_and_json(fixture_dirs, tmp_path):
 
 
 def test_report_names_a_directory_without_results(tmp_path):
-    with pytest.raises(FileNotFoundError, match=str(tmp_path)):
+    with pytest.raises(UserError, match=str(tmp_path)):
         report.find_results([str(tmp_path)])
 
 

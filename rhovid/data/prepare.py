@@ -27,8 +27,9 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 import tqdm
-from absl import app, flags, logging
+from absl import flags, logging
 
+from rhovid import cli
 from rhovid.data import builders, decode, records, workers, writer
 
 REPORT_NAME = "prepare_report.json"
@@ -290,4 +291,4 @@ def main(argv: Sequence[str]) -> None:
 
 if __name__ == "__main__":
     define_flags()
-    app.run(main)
+    cli.run(main)

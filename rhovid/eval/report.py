@@ -26,6 +26,8 @@ from collections.abc import Sequence
 import tensorflow as tf
 from absl import app, flags
 
+from rhovid import cli
+from rhovid.errors import UserError
 from rhovid.eval import results as results_lib
 
 _OUTPUT = flags.DEFINE_string("output", None, "Write the table to OUTPUT.md and OUTPUT.json too.")
@@ -45,7 +47,7 @@ def find_results(dirs: Sequence[str]) -> list[tuple[str, dict]]:
             continue
         subdirs = sorted(tf.io.gfile.glob(os.path.join(d, "*", results_lib.RESULTS_JSON)))
         if not subdirs:
-            raise FileNotFoundError(f"No results.json in {d} or its sub-directories; pass evaluation "
+            raise UserError(f"No results.json in {d} or its sub-directories; pass evaluation "
                                     "workdirs (the --workdir of linear / finetune / knn runs).")
         for p in subdirs:
             found.append((os.path.dirname(p), results_lib.read_record(os.path.dirname(p))))
@@ -163,4 +165,4 @@ def main(argv: Sequence[str]) -> None:
 
 
 if __name__ == "__main__":
-    app.run(main)
+    cli.run(main)

@@ -34,7 +34,6 @@ import hashlib
 import json
 import os
 import pickle
-import sys
 from collections.abc import Mapping
 from typing import Any
 
@@ -45,8 +44,9 @@ import numpy as np
 from absl import app, flags, logging
 from flax import traverse_util
 
-from rhovid import checkpoint
+from rhovid import checkpoint, cli
 from rhovid import config as config_lib
+from rhovid.errors import UserError
 from rhovid.models.network import build_network
 from rhovid.models.resnet3d import build_backbone
 from rhovid.tools import torch_layout
@@ -432,7 +432,7 @@ def run(f: flags.FlagValues) -> None:
         r = import_checkpoint(f.checkpoint, f.out, source=f["from"].value, method=f.method,
                               backbone_only=f.backbone_only, report_path=f.report)
     except (ValueError, FileNotFoundError, FileExistsError, ImportError) as e:
-        sys.exit(f"convert: error: {e}")
+        raise UserError(str(e)) from e  # one line and exit status 2 (rhovid.cli)
     print(f"Imported a Slow R-{r['depth']} (width {r['width']}, method {r['method'] or 'unknown'}, "
           f"heads: {', '.join(r['heads']) or 'none'}) from the {r['layout']} layout: "
           f"{r['num_mapped']} rhovid variables into {r['out']}; {len(r['ignored'])} "
@@ -447,4 +447,4 @@ def run(f: flags.FlagValues) -> None:
 
 if __name__ == "__main__":
     define_flags()
-    app.run(main)
+    cli.run(main)

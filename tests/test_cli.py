@@ -1,0 +1,103 @@
+"""Every command reports a user's mistake as one line and exit status 2, before anything compiles.
+
+Each case runs the real command in a subprocess; all fail while parsing flags or validating the
+config, so none imports more than the command's own modules (seconds each, no XLA compilation).
+"""
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+pytestmark = pytest.mark.subprocess
+
+
+def _run(*args, cwd=ROOT, env=None):
+    full_env = {k: v for k, v in os.environ.items() if k != "RHOVID_DEBUG"}
+    full_env.update(PYTHONPATH=ROOT, **(env or {}))
+    return subprocess.run(
+        [sys.executable, "-m", *args], cwd=cwd, env=full_env, capture_output=True, text=True, timeout=300
+    )
+
+
+def _error_line(proc, command: str) -> str:
+    """The one error line: exit status 2, no traceback, exactly one `<command>: error:` line."""
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 2, out[-3000:]
+    assert "Traceback" not in out, out[-3000:]
+    lines = [line for line in out.splitlines() if f"{command}: error:" in line]
+    assert len(lines) == 1, out[-3000:]
+    return lines[0]
+
+
+@pytest.mark.parametrize(
+    "args, expected",
+    [
+        # A near-typo of a key: the suggestion, on one line (no escaped "\n" in it).
+        (
+            ["--config=configs/mocov.py:tiny", "--config.optim.base_lrr=1"],
+            "--config.optim.base_lrr: configs/mocov.py has no key 'optim.base_lrr'; did you mean optim.base_lr",
+        ),
+        # A key with no near neighbour: the keys its parent does have.
+        (["--config=configs/mocov.py:tiny", "--config.optim.learning_rate=1"], "optim has base_batch_size, base_lr, "),
+        (
+            ["--config=configs/nope.py", "--workdir=/tmp/x"],
+            "--config=configs/nope.py: no config file 'configs/nope.py'",
+        ),
+        (
+            ["--config=configs/mocov.py:tiny,steps=abc", "--workdir=/tmp/x"],
+            "--config=configs/mocov.py:tiny,steps=abc: ValueError: invalid literal for int()",
+        ),
+        (["--config=configs/mocov.py:tiny", "--workdir=README.md"], "--workdir=README.md is a file, not a directory"),
+        (["--config=configs/mocov.py:tiny"], "--workdir is required"),
+    ],
+)
+def test_main_config_mistakes(args, expected):
+    line = _error_line(_run("rhovid.main", *args), "rhovid.main")
+    assert expected in line, line
+
+
+def test_validate_runs_before_training(tmp_path):
+    """config.validate's message arrives as the one line, and nothing is written to the workdir."""
+    workdir = tmp_path / "run"
+    proc = _run("rhovid.main", "--config=configs/mocov.py:tiny", "--config.data.rho=0", f"--workdir={workdir}")
+    assert "data.rho=0 must be >= 1" in _error_line(proc, "rhovid.main")
+    assert not workdir.exists() or not any(workdir.iterdir())
+
+
+def test_debug_brings_the_traceback_back():
+    args = ["rhovid.main", "--config=configs/mocov.py:tiny", "--workdir=README.md"]
+    for proc in (_run(*args, "--debug"), _run(*args, env={"RHOVID_DEBUG": "1"})):
+        assert proc.returncode != 0 and "Traceback" in proc.stderr, proc.stderr[-2000:]
+        assert "UserError: --workdir=README.md is a file" in proc.stderr
+
+
+@pytest.mark.parametrize(
+    "command, args, expected",
+    [
+        ("rhovid.data.prepare", ["--dataset=folder", "--out=/tmp/x"], "Flag --source must have a value"),
+        ("rhovid.data.check", ["--dataset=nope", "--source=/tmp"], "--dataset=nope: value should be one of"),
+        ("rhovid.data.show", ["--config=configs/nope.py"], "no config file 'configs/nope.py'"),
+        ("rhovid.eval.report", ["/nonexistent/run"], "No results.json in /nonexistent/run"),
+        (
+            "rhovid.tools.convert",
+            ["--from=pytorchvideo", "--checkpoint=/nonexistent.pyth", "--out=/tmp/x"],
+            "No checkpoint file '/nonexistent.pyth'",
+        ),
+    ],
+)
+def test_every_command_reports_one_line(command, args, expected):
+    line = _error_line(_run(command, *args), command)
+    assert expected in line, line
+
+
+def test_print_config_from_another_directory(tmp_path):
+    """--config=configs/... resolves against the package's configs when the cwd has none."""
+    proc = _run(
+        "rhovid.main", "--config=configs/byol.py:tiny", "--config.batch_size=24", "--print_config", cwd=tmp_path
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "batch_size: 24" in proc.stdout and "method: byol" in proc.stdout
