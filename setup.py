@@ -7,7 +7,16 @@ setuptools.setup(
     version="0.1.0",
     description="JAX/Flax reimplementation of 'A Large-Scale Study on Unsupervised "
     "Spatiotemporal Representation Learning' (Feichtenhofer et al., CVPR 2021).",
-    packages=setuptools.find_packages(include=["rhovid", "rhovid.*"]),
+    # The experiment configs ship inside the package: the repository's `configs/` folder is the
+    # package `rhovid.configs`, so `--config=configs/byol.py` works from any directory after a plain
+    # `pip install .` (rhovid.cli looks there when the path does not exist in the working directory).
+    packages=setuptools.find_packages(include=["rhovid", "rhovid.*"])
+    + ["rhovid.configs", *(f"rhovid.configs.{p}" for p in setuptools.find_packages("configs"))],
+    package_dir={"rhovid.configs": "configs"},
+    # `pip install -e .` puts the checkout on sys.path (a .pth entry) instead of an import hook that
+    # runs after the path search: a folder named `rhovid/` in the working directory (the clone's
+    # own folder, one level up) would otherwise shadow the package as an empty namespace package.
+    options={"editable_wheel": {"mode": "compat"}},
     python_requires=">=3.10",
     install_requires=[
         "jax>=0.10,<0.11",
