@@ -46,6 +46,10 @@ def main(argv):
     config, workdir = _CONFIG.value, _WORKDIR.value
     if config.task not in TASKS:
         raise UserError(f"config.task={config.task!r}; use one of {', '.join(TASKS)}.")
+    if config.task in ("linear", "finetune", "knn"):
+        from rhovid.eval import inherit  # noqa: PLC0415
+
+        inherit.inherit_from_pretrained(config, explicit_keys(config))
     if _PRINT_CONFIG.value:
         print(config)
         return
@@ -85,6 +89,19 @@ def main(argv):
         import importlib  # noqa: PLC0415
 
         importlib.import_module(f"rhovid.eval.{task}").run(config, workdir)
+
+
+def explicit_keys(config) -> set[str]:
+    """The config keys the user set: `--config.*` overrides and what the `:presets` changed."""
+    from rhovid.eval import inherit  # noqa: PLC0415
+
+    flag = flags.FLAGS["config"]
+    explicit = set(flag.override_values)
+    path, _, arg = flag.config_filename.partition(":")
+    if arg:
+        defaults = config_flags.config_flags.ConfigFileFlagParser(name="config").parse(path)
+        explicit |= inherit.changed_keys(config, defaults)
+    return explicit
 
 
 def _check_workdir(workdir: str | None) -> None:

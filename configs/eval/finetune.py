@@ -20,6 +20,7 @@ schedule), and the common ones (tiny, steps=N). Datasets are the prepared TFDS d
 """
 
 from rhovid import config as config_lib
+from rhovid.eval import inherit
 
 
 def get_config(arg=None):
@@ -53,6 +54,8 @@ def get_config(arg=None):
     c.checkpoint_every_steps = 2000
 
     e = c.eval
+    # Taken from the pretrained run's config.json unless set explicitly (rhovid.eval.inherit).
+    e.inherit = inherit.CLIP_KEYS + ("data.data_dir",)  # not the dataset: fine-tuning transfers
     e.pretrained_step = 0
     e.model_from_pretrained = True
     e.batch_size = 16  # videos per test batch

@@ -9,10 +9,16 @@ The paper reports no kNN numbers; expect values well below the linear probe.
     python -m rhovid.main --config=configs/eval/knn.py --config.pretrained=/runs/byol \
         --config.data.data_dir=$TFDS --workdir=/runs/byol/knn
 
-Presets (`:a,b`): ucf101 (ucf101_split1 train / test), and the common ones (tiny).
+Clip settings and dataset (frames, stride, fps, crop, eval short side, data name and dir) come
+from the pretrained run's config.json unless set on the command line (rhovid.eval.inherit).
+
+Presets (`:a,b`): ucf101 (ucf101_split1 train / test), demo (a demo run, as its table: 2 views,
+k = 20), and the common ones (tiny).
 """
 
 from rhovid import config as config_lib
+from rhovid.eval import inherit
+from rhovid.eval import presets as eval_presets
 
 
 def get_config(arg=None):
@@ -29,6 +35,8 @@ def get_config(arg=None):
     c.data.num_test_crops = 3
 
     e = c.eval
+    # Taken from the pretrained run's config.json unless set explicitly (rhovid.eval.inherit).
+    e.inherit = inherit.CLIP_KEYS + inherit.DATASET_KEYS
     e.pretrained_step = 0
     e.model_from_pretrained = True
     e.batch_size = 16
@@ -45,6 +53,8 @@ def get_config(arg=None):
     for item in filter(None, (arg or "").split(",")):
         if item == "ucf101":
             c.data.name, c.data.eval_split = "ucf101_split1", "test"
+        elif item == "demo":
+            eval_presets.demo(c)
         else:
             rest.append(item)
     return config_lib.apply_presets(c, ",".join(rest))

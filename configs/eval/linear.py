@@ -11,13 +11,19 @@ wd 0; training clips short-side jitter [256, 320] + 224 crop + flip, no colour; 
         --config.data.data_dir=$TFDS --workdir=/runs/byol/linear
     python -m rhovid.main --config=configs/eval/linear.py:fast --config.pretrained=/runs/byol ...
 
-Presets (`:a,b`): fast (features once + logistic regression, protocol `linear_fast`),
+Clip settings and dataset (frames, stride, fps, crop, eval short side, data name and dir) come
+from the pretrained run's config.json unless set on the command line (rhovid.eval.inherit).
+
+Presets (`:a,b`): fast (features once + logistic regression, protocol `linear_fast`), demo (a demo
+run, as its table: the fast probe on 2 views per video),
 bn_drift (let backbone BN statistics drift like the official code, SPEC.md §7 item 11),
 epochs=N, and the common ones (tiny, steps=N).
 """
 
 
 from rhovid import config as config_lib
+from rhovid.eval import inherit
+from rhovid.eval import presets as eval_presets
 
 
 def get_config(arg=None):
@@ -54,6 +60,8 @@ def get_config(arg=None):
     c.checkpoint_every_steps = 2000
 
     e = c.eval
+    # Taken from the pretrained run's config.json unless set explicitly (rhovid.eval.inherit).
+    e.inherit = inherit.CLIP_KEYS + inherit.DATASET_KEYS
     e.pretrained_step = 0  # 0 = the latest checkpoint of `pretrained`
     e.model_from_pretrained = True  # depth / width from the pretraining run's config
     e.batch_size = 16  # videos per test batch (each gives clips × crops views)
@@ -74,7 +82,9 @@ def get_config(arg=None):
     rest = []
     for item in filter(None, (arg or "").split(",")):
         key, _, value = item.partition("=")
-        if key == "fast":
+        if key == "demo":
+            eval_presets.demo(c, value or None)
+        elif key == "fast":
             e.fast = True
         elif key == "bn_drift":
             e.bn_stats_drift = True
