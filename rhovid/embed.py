@@ -315,7 +315,10 @@ def load(path: str, step: int | None = None) -> Embedder:
     pretrained = checkpoint.load_pretrained(path, step=step)
     saved = pretrained.config
     # Keys added to the schema after the run was saved take their defaults.
-    default = config_lib.base_config(saved.get("method", "byol"))
+    # An imported checkpoint's method may be "supervised" or "unknown": the model and data blocks
+    # do not depend on it, so any method's defaults fill them.
+    method = saved.get("method")
+    default = config_lib.base_config(method if method in config_lib.METHODS else "byol")
     merged = {block: ml_collections.ConfigDict(
         {**default[block].to_dict(), **(saved[block].to_dict() if block in saved else {})})
         for block in ("model", "data")}

@@ -53,6 +53,7 @@ from rhovid.tools import torch_layout
 from rhovid.tools.torch_layout import ConversionError, SourceSpec
 
 REPORT_FILE = "convert_report.json"
+SUPERVISED, UNKNOWN_METHOD = "supervised", "unknown"  # config.method of imports without a ρ method
 INSTALL_HINT = "pip install -e '.[torch]'"
 
 
@@ -212,7 +213,9 @@ def build_config(spec: SourceSpec, method: str, cfg: Mapping[str, Any],
                  with_heads: bool) -> ml_collections.ConfigDict:
     """The rhovid config of an imported checkpoint: the method's defaults, the source's shapes."""
     c = config_lib.base_config(method or "byol")
-    c.method = method  # "" = unknown (supervised or backbone-only checkpoint)
+    # No ρ method: a classifier and no projection head is a supervised checkpoint; a bare backbone
+    # (or --backbone_only without PySlowFast's CONTRASTIVE.TYPE) says nothing about its training.
+    c.method = method or (SUPERVISED if spec.num_classes and spec.projector is None else UNKNOWN_METHOD)
     c.model.depth, c.model.width = spec.depth, spec.width
     if with_heads and spec.projector is not None:
         p = spec.projector
