@@ -123,7 +123,7 @@ def run_fast(config: ml_collections.ConfigDict, workdir: str) -> dict:
     fitted = probe.fit_logistic_probe(
         train.features.mean(1), train.labels, num_classes=num_classes,
         l2_grid=tuple(config.eval.l2_grid), held_out_fraction=config.eval.held_out_fraction,
-        solver=config.eval.solver, seed=config.seed)
+        solver=config.eval.solver, seed=config.seed, name=f"{config.data.label_key}, {config.pretrained}")
     test_feats = test.features.mean(1)  # [N, D]
     return results_lib.finish_evaluation(
         workdir, config, backbone.pretrained, protocol="linear_fast",
