@@ -78,6 +78,8 @@ def main(argv):
 
         try:
             if task == "pretrain":
+                if _finished(config, workdir):
+                    return
                 train.train_and_evaluate(config, workdir)
             else:
                 from rhovid import demo  # noqa: PLC0415
@@ -102,6 +104,20 @@ def explicit_keys(config) -> set[str]:
         defaults = config_flags.config_flags.ConfigFileFlagParser(name="config").parse(path)
         explicit |= inherit.changed_keys(config, defaults)
     return explicit
+
+
+def _finished(config, workdir: str) -> bool:
+    """True (and says so) when `workdir` already holds the last step of a `num_steps` run."""
+    from rhovid import checkpoint  # noqa: PLC0415
+
+    directory = os.path.join(os.path.expanduser(workdir), checkpoint.CHECKPOINT_DIR)
+    steps = [int(n) for n in (os.listdir(directory) if os.path.isdir(directory) else []) if n.isdigit()]
+    if config.num_steps > 0 and steps and max(steps) >= config.num_steps:
+        logging.info("%s already finished at step %d (num_steps=%d): nothing to train. Raise "
+                     "--config.num_steps to continue, or pass a new --workdir.", workdir, max(steps),
+                     config.num_steps)
+        return True
+    return False
 
 
 def _check_workdir(workdir: str | None) -> None:
