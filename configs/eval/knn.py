@@ -1,6 +1,6 @@
 r"""Weighted kNN classification on frozen pretrained features (what SSL logs call "top-1 error").
 
-Reproduces the official code's online monitor as a standalone protocol (SPEC.md §4, §7 item 2):
+Reproduces the official code's online monitor as a standalone protocol:
 every test video votes with its k = 200 nearest training videos (cosine similarity of
 L2-normalised pooled backbone features), each weighted by exp(sim / T), T = 0.07. The bank is the
 whole train split (one centre clip per video); test features are averaged over 10 clips × 3 crops.

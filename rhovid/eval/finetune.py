@@ -1,6 +1,6 @@
 """Supervised training of a classifier on a pretrained backbone, and the fine-tuning protocol.
 
-Fine-tuning (UCF101 / HMDB51, SPEC.md §5): the whole network trains, backbone BN in training mode
+Fine-tuning (UCF101 / HMDB51): the whole network trains, backbone BN in training mode
 (SyncBN over the global batch), dropout 0.8 before the linear classifier, SGD momentum 0.9, wd 0,
 batch 64, lr 0.025 divided by 10 at epochs 60 / 120 / 180 of 200 (the paper; the official config's
 cosine at 0.01 is `eval.lr_schedule='cosine'`). Test: 10 clips × 3 crops, softmax averaged. With

@@ -1,7 +1,7 @@
 """Multi-view testing shared by every protocol: K temporal clips × S spatial crops per video.
 
 The paper tests with 10 clips × 3 crops of 256² (short side 256) and averages the softmax scores
-of the 30 views (SPEC.md §5); the fast probe averages backbone features over the same views. The
+of the 30 views; the fast probe averages backbone features over the same views. The
 reader (`rhovid.data.pipeline.make_eval_source`) yields `clips [B, K·S, T, H, W, 3]` with a `mask`
 marking padding rows, so that every host runs the same number of batches and every example is seen
 exactly once. `run_views` flattens the views into the batch, runs one jitted function over the
