@@ -82,6 +82,9 @@ def test_knn_and_linear_follow_the_run_and_report_reads_it(run_dir):
                f"--workdir={run_dir / 'knn'}")  # fmt: skip
     assert knn.returncode == 0, knn.stderr[-4000:]
     assert "From the pretrained run" in knn.stderr and "num_frames=4" in knn.stderr
+    # Quiet logs: no read-only notices from the checkpoint load, no TPU probe, no native start-up lines.
+    for noise in ("read only", "read_only", "Unable to initialize backend", "oneDNN", "absl::InitializeLog"):
+        assert noise not in knn.stderr, noise
     record = json.loads((run_dir / "knn" / "results.json").read_text())
     data = record["eval"]["config"]["data"]
     assert (data["num_frames"], data["frame_stride"], data["target_fps"], data["crop_size"]) == (4, 2, 15.0, 32)
@@ -93,6 +96,7 @@ def test_knn_and_linear_follow_the_run_and_report_reads_it(run_dir):
                   "--config.data.num_test_clips=1", "--config.eval.l2_grid=(0.001, 0.1)",
                   "--config.data.eval_short_side=64", f"--workdir={run_dir / 'linear'}")  # fmt: skip
     assert linear.returncode == 0, linear.stderr[-4000:]
+    assert f"Fast probe (label, {run_dir})" in linear.stderr  # the probe's log line says what it probes
     record = json.loads((run_dir / "linear" / "results.json").read_text())
     assert record["protocol"] == "linear_fast" and record["eval"]["config"]["data"]["eval_short_side"] == 64
     # Three colours, well apart: the probe separates them on unseen videos (chance: 1/3).
