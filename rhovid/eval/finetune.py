@@ -30,6 +30,7 @@ from absl import logging
 
 from rhovid import checkpoint, optim, sharding, steps
 from rhovid import metrics as writers
+from rhovid.errors import UserError
 from rhovid.eval import features as features_lib
 from rhovid.eval import multiview
 from rhovid.eval import results as results_lib
@@ -144,7 +145,7 @@ def make_schedule(config: ml_collections.ConfigDict, total_steps: int,
             return decay
         ramp = optax.linear_schedule(config.optim.warmup_init_lr, peak, warmup)
         return lambda step: jnp.where(step < warmup, ramp(step), decay(step))
-    raise ValueError(f"eval.lr_schedule={config.eval.lr_schedule!r}; use 'cosine' or 'steps'.")
+    raise UserError(f"eval.lr_schedule={config.eval.lr_schedule!r}; use 'cosine' or 'steps'.")
 
 
 # Settings that must match for a workdir's checkpoint to be resumed by this evaluation.
@@ -166,7 +167,7 @@ def check_resumable(config: ml_collections.ConfigDict, workdir: str) -> None:
     diffs = [f"{f}: workdir has {get(saved, f)!r}, config has {get(config, f)!r}"
              for f in RESUME_FIELDS if get(saved, f) != get(config, f)]
     if diffs:
-        raise ValueError(f"{workdir!r} holds a different evaluation ({'; '.join(diffs)}). Use a "
+        raise UserError(f"{workdir!r} holds a different evaluation ({'; '.join(diffs)}). Use a "
                          "new --workdir, or the same settings to resume.")
 
 

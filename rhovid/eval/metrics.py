@@ -11,6 +11,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from rhovid.errors import UserError
+
 
 def topk_correct(scores: np.ndarray, labels: np.ndarray, k: int) -> np.ndarray:
     """Whether each label is among the `k` highest scores of its row.
@@ -38,7 +40,7 @@ def topk_correct(scores: np.ndarray, labels: np.ndarray, k: int) -> np.ndarray:
 def topk_accuracy(scores: np.ndarray, labels: np.ndarray, k: int = 1) -> float:
     """Fraction of rows whose label is among the `k` highest scores (see `topk_correct`)."""
     if len(labels) == 0:
-        raise ValueError("topk_accuracy got an empty evaluation set; check the eval split name.")
+        raise UserError("topk_accuracy got an empty evaluation set; check the eval split name.")
     return float(np.mean(topk_correct(scores, labels, k)))
 
 

@@ -18,6 +18,8 @@ import numpy as np
 from absl import logging
 from jax.experimental import multihost_utils
 
+from rhovid.errors import UserError
+
 
 def softmax(logits: np.ndarray, axis: int = -1) -> np.ndarray:
     """Numerically stable softmax in NumPy (float64 accumulation)."""
@@ -109,7 +111,7 @@ def run_views(
         if max_examples and seen >= max_examples:
             break
     if not labels:
-        raise ValueError("The evaluation source yielded no batches; check the split name and data_dir.")
+        raise UserError("The evaluation source yielded no batches; check the split name and data_dir.")
     result = {key: np.concatenate(values) for key, values in outputs.items()}
     if isinstance(labels[0], dict):
         result["label"] = {k: np.concatenate([x[k] for x in labels]) for k in labels[0]}

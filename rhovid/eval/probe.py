@@ -25,6 +25,8 @@ import numpy as np
 import optax
 from absl import logging
 
+from rhovid.errors import UserError
+
 DEFAULT_L2_GRID = (1e-6, 1e-5, 1e-4, 1e-3, 1e-2)
 
 
@@ -124,7 +126,7 @@ def _fit(x, y, l2, num_classes, solver, max_iter, tol, rows=None):
         if rows is not None:
             x, y = x[rows], y[rows]
         return _fit_sklearn(x, y, l2, num_classes, max_iter, tol)
-    raise ValueError(f"Unknown probe solver {solver!r}; use 'jax' or 'sklearn'.")
+    raise UserError(f"eval.solver={solver!r} is not a probe solver; use 'jax' or 'sklearn'.")
 
 
 def held_out_split(labels: np.ndarray, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -133,7 +135,8 @@ def held_out_split(labels: np.ndarray, fraction: float, seed: int) -> tuple[np.n
     perm = np.random.default_rng(seed).permutation(n)
     n_val = max(1, int(round(fraction * n)))
     if n_val >= n:
-        raise ValueError(f"Cannot hold out {fraction:.0%} of only {n} training examples.")
+        raise UserError(f"Cannot hold out {fraction:.0%} of only {n} training examples; use more training "
+                        "videos or change --config.eval.held_out_fraction.")
     return np.sort(perm[n_val:]), np.sort(perm[:n_val])
 
 

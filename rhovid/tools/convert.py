@@ -191,7 +191,7 @@ def resolve_method(method: str | None, spec: SourceSpec, state: Mapping[str, Any
     """
     if method:
         if method not in config_lib.METHODS:
-            raise ValueError(f"--method={method!r} is not one of {config_lib.METHODS}.")
+            raise UserError(f"--method={method!r} is not one of {config_lib.METHODS}.")
         return method
     kind = str((cfg.get("CONTRASTIVE") or {}).get("TYPE", "")).lower()
     if kind in config_lib.METHODS:
