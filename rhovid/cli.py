@@ -140,6 +140,45 @@ def quiet_native_startup() -> Iterator[None]:
                 sys.stderr.flush()
 
 
+class _QuietLoader:
+    """Wraps TensorFlow's loader: its module runs inside `quiet_native_startup`, then unwraps."""
+
+    def __init__(self, loader: Any):
+        self._loader = loader
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._loader, name)
+
+    def create_module(self, spec: Any) -> Any:
+        return self._loader.create_module(spec)
+
+    def exec_module(self, module: Any) -> None:
+        module.__loader__ = module.__spec__.loader = self._loader
+        with quiet_native_startup():
+            self._loader.exec_module(module)
+
+
+class _QuietTensorFlowImport:
+    """A one-shot import hook: the first `import tensorflow` loads without native start-up lines."""
+
+    def find_spec(self, name: str, path: Any = None, target: Any = None) -> Any:
+        if name != "tensorflow":
+            return None
+        sys.meta_path.remove(self)
+        import importlib.util  # noqa: PLC0415
+
+        spec = importlib.util.find_spec(name)
+        if spec is not None and spec.loader is not None:
+            spec.loader = _QuietLoader(spec.loader)
+        return spec
+
+
+def quiet_tensorflow_import() -> None:
+    """Installs the hook (command-line runs only: `rhovid/__init__.py` calls it under `python -m`)."""
+    if "tensorflow" not in sys.modules and not any(isinstance(f, _QuietTensorFlowImport) for f in sys.meta_path):
+        sys.meta_path.insert(0, _QuietTensorFlowImport())
+
+
 # ---------------------------------------------------------------------------------------------
 # Messages.
 

@@ -28,6 +28,7 @@ def _error_line(proc, command: str) -> str:
     out = proc.stdout + proc.stderr
     assert proc.returncode == 2, out[-3000:]
     assert "Traceback" not in out, out[-3000:]
+    assert "oneDNN" not in out and "absl::InitializeLog" not in out, out[-3000:]  # TF's start-up lines
     lines = [line for line in out.splitlines() if f"{command}: error:" in line]
     assert len(lines) == 1, out[-3000:]
     return lines[0]

@@ -111,7 +111,9 @@ def format_cell(record: dict) -> str:
 
 
 def _other_label(record: dict) -> str:
-    return f"{record['protocol']} {dataset_key(record['dataset'])}"
+    """'knn ucf101', or 'knn rhovid_demo (motion)' for a label other than the dataset's `label`."""
+    label = ((record.get("eval") or {}).get("config") or {}).get("data", {}).get("label_key", "label")
+    return f"{record['protocol']} {dataset_key(record['dataset'])}" + (f" ({label})" if label != "label" else "")
 
 
 def build_rows(found: Sequence[tuple[str, dict]]) -> list[dict]:
