@@ -78,18 +78,23 @@ def debug_requested(argv: Sequence[str] = ()) -> bool:
 
 def run(main: Callable[[list[str]], Any], argv: Sequence[str] | None = None) -> None:
     """`absl.app.run(main)` with one-line user errors (exit status 2) and config-file lookup."""
-    argv = list(sys.argv if argv is None else argv)
+    given = list(sys.argv if argv is None else argv)
     prog = _program_name(main)
     try:
-        argv = _resolve_config_flags(argv)
+        argv = _resolve_config_flags(given)
     except UserError as e:
-        _fail(prog, e, argv)
+        _fail(prog, e, given)
+    # Messages show config paths as the user typed them, not as resolved.
+    shown = {r.partition(":")[0]: g.partition(":")[0] for r, g in zip(argv, given, strict=True) if r != g}
 
     def parse(args: list[str]) -> list[str]:
         try:
             return flags.FLAGS(args)
         except Exception as e:  # noqa: BLE001 (turned into one line, or re-raised)
-            _fail(prog, e, args, message=flag_error_message(e, args))
+            message = flag_error_message(e, args)
+            for resolved, typed in shown.items():
+                message = message and message.replace(resolved.split("=", 1)[-1], typed.split("=", 1)[-1])
+            _fail(prog, e, args, message=message)
 
     def wrapped(args: list[str]) -> Any:
         try:
@@ -237,7 +242,9 @@ def _unknown_key_message(argv: Sequence[str]) -> str | None:
             if key in paths:
                 continue
             parent, _, leaf = key.rpartition(".")
-            near = difflib.get_close_matches(key, paths, n=3, cutoff=0.6)
+            near = [p for p in difflib.get_close_matches(key, paths, n=4, cutoff=0.6) if not key.startswith(p + ".")][
+                :3
+            ]
             if not near:
                 near = [
                     p

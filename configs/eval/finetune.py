@@ -20,6 +20,7 @@ schedule), and the common ones (tiny, steps=N). Datasets are the prepared TFDS d
 """
 
 from rhovid import config as config_lib
+from rhovid.errors import UserError
 from rhovid.eval import inherit
 
 
@@ -72,6 +73,9 @@ def get_config(arg=None):
     rest = []
     for item in filter(None, (arg or "").split(",")):
         key, _, value = item.partition("=")
+        if key == "demo":
+            raise UserError("configs/eval/finetune.py has no :demo preset; evaluate a demo run with "
+                            "configs/eval/knn.py:demo or configs/eval/linear.py:demo.")
         if key in ("ucf101", "hmdb51"):
             c.data.name = key
         elif key == "split":
