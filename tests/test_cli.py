@@ -111,3 +111,16 @@ def test_finished_run_says_so(tmp_path):
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "already finished at step 3 (num_steps=3)" in proc.stderr
     assert "Training" not in proc.stderr and "Unable to initialize backend" not in proc.stderr
+
+
+def test_native_startup_filter_keeps_everything_else(capfd):
+    """Only the known start-up notices are dropped; other native output comes back, in order."""
+    from rhovid import cli  # noqa: PLC0415
+
+    with cli.quiet_native_startup():
+        os.write(2, b"WARNING: All log messages before absl::InitializeLog() is called are written to STDERR\n")
+        os.write(2, b"I0000 00:00:1.0 1 port.cc:153] oneDNN custom operations are on. You may see ...\n")
+        os.write(2, b"E0000 something failed: keep me\n")
+        os.write(2, b"a second line\n")
+    err = capfd.readouterr().err
+    assert err == "E0000 something failed: keep me\na second line\n"
