@@ -4,8 +4,9 @@ Every entry point calls `cli.run(main)` instead of `absl.app.run(main)`. A user'
 `rhovid.errors.UserError`, a bad or missing flag, an unknown `--config.*` key, a config file that
 does not exist, a bad preset value) prints one line, `<command>: error: <the value and the fix>`,
 and exits with status 2, without a traceback. `--debug` (or the environment variable
-`RHOVID_DEBUG=1`) lets the exception through with its traceback. Anything else (a bug, a failing
-machine) always keeps its traceback.
+`RHOVID_DEBUG=1`) lets the exception through with its traceback. rhovid's own missing-file errors
+(`FileNotFoundError("No prepared dataset at ...")`, raised with a message and no errno) count as
+user mistakes too. Anything else (a bug, a failing machine) always keeps its traceback.
 
 `--config=configs/byol.py:tiny` names a file in the working directory or, when there is none, one
 of the configs installed with the package (`rhovid.configs`, the repository's `configs/` folder),
@@ -191,6 +192,11 @@ def quiet_tensorflow_import() -> None:
 def user_message(e: BaseException) -> str | None:
     """The one-line message of a user's mistake, or None for anything else (keeps its traceback)."""
     if isinstance(e, UserError | app.UsageError):
+        return _one_line(str(e))
+    # rhovid's own "No prepared dataset at ...", "No config.json in ...": raised with a message
+    # only. The operating system's (a library opening a file) carry errno and filename: bugs or
+    # environment failures, they keep their traceback.
+    if isinstance(e, FileNotFoundError | FileExistsError | NotADirectoryError) and e.errno is None:
         return _one_line(str(e))
     return None
 

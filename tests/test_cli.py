@@ -124,3 +124,15 @@ def test_native_startup_filter_keeps_everything_else(capfd):
         os.write(2, b"a second line\n")
     err = capfd.readouterr().err
     assert err == "E0000 something failed: keep me\na second line\n"
+
+
+@pytest.mark.parametrize("args, expected", [
+    (["--config=configs/mocov.py:tiny", "--config.data.name=nope", "--config.data.data_dir={tmp}/tfds"],
+     "No prepared dataset at {tmp}/tfds/nope"),
+    (["--config=configs/eval/knn.py", "--config.pretrained={tmp}/no_run"], "No config.json in '{tmp}/no_run'"),
+])  # fmt: skip
+def test_missing_data_or_run_is_one_line(tmp_path, args, expected):
+    """rhovid's own missing-file errors (a message, no errno) are user mistakes too."""
+    args = [a.format(tmp=tmp_path) for a in args]
+    proc = _run("rhovid.main", *args, f"--workdir={tmp_path / 'work'}")
+    assert expected.format(tmp=tmp_path) in _error_line(proc, "rhovid.main")
