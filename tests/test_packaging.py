@@ -62,3 +62,28 @@ def test_tiny_run_from_another_directory(installed):
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert (elsewhere / "run" / "config.json").is_file()
     assert any((elsewhere / "run" / "checkpoints").iterdir())
+
+
+def test_editable_install_is_not_shadowed_by_a_rhovid_folder(tmp_path):
+    """`pip install -e .` puts the checkout on sys.path: an empty `rhovid/` folder in the working
+    directory (the clone's own folder, seen from one level up) cannot shadow the package as an
+    empty namespace package, as it does with an import-hook editable install."""
+    src = tmp_path / "clone"
+    src.mkdir()
+    shutil.copy(os.path.join(ROOT, "setup.py"), src)
+    for folder in ("rhovid", "configs"):
+        shutil.copytree(os.path.join(ROOT, folder), src / folder, ignore=shutil.ignore_patterns("__pycache__"))
+    site = tmp_path / "site"
+    proc = subprocess.run(
+        [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-build-isolation", "--no-index",
+         "--editable", str(src), "--target", str(site)],
+        capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    cwd = tmp_path / "work"
+    (cwd / "rhovid").mkdir(parents=True)  # no __init__.py: a namespace-package candidate
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    code = f"import site; site.addsitedir({str(site)!r}); import rhovid.cli; print(rhovid.cli.__file__)"
+    proc = subprocess.run([sys.executable, "-c", code], cwd=cwd, env=env, capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert proc.stdout.strip() == str(src / "rhovid" / "cli.py")
