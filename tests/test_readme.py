@@ -1,6 +1,7 @@
 """The README's commands are a tested recipe: everything they name exists.
 
-Every `python -m rhovid.X ...` in the README's bash blocks is parsed (continuation lines joined,
+Every `python -m rhovid.X ...` in the README's bash blocks (and, for modules and flags, in
+data/README.md's indented examples) is parsed (continuation lines joined,
 comments dropped, commands inside quotes or after `srun` / `&&` found too) and checked:
 
   * the module exists;
@@ -64,8 +65,16 @@ def _find_commands(tokens: list[str]) -> list[list[str]]:
     return out
 
 
+def indented_commands(path: str) -> list[list[str]]:
+    """rhovid commands of a Markdown file's indented code lines (synopsis brackets dropped)."""
+    text = open(path).read().replace("\\\n", " ")
+    lines = [line.strip() for line in text.splitlines() if line.startswith("    python -m rhovid.")]
+    return [c for line in lines for c in _find_commands(shlex.split(re.sub(r"[\[\]|]", " ", line), comments=True))]
+
+
 COMMANDS = readme_commands()
-MODULES = sorted({c[0] for c in COMMANDS})
+DATA_COMMANDS = indented_commands(os.path.join(ROOT, "data", "README.md"))
+MODULES = sorted({c[0] for c in COMMANDS + DATA_COMMANDS})
 
 _FLAGS_SCRIPT = """
 import importlib, json, sys
@@ -126,7 +135,8 @@ def test_readme_has_commands():
 
 
 def test_modules_and_flags_exist(defined_flags):
-    for argv in COMMANDS:
+    assert len(DATA_COMMANDS) >= 8, DATA_COMMANDS  # data/README.md's commands are checked too
+    for argv in COMMANDS + DATA_COMMANDS:
         assert importlib.util.find_spec(argv[0]) is not None, argv[0]
         for name, value in _flag_items(argv):
             assert value != "..." and not (value or "").endswith("/..."), f"unfinished argument in {argv}"
