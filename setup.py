@@ -2,6 +2,23 @@
 
 import setuptools
 
+
+def _editable_options() -> dict:
+    """`pip install -e .` in setuptools' 'compat' mode, where this setuptools still has it.
+
+    Compat mode puts the checkout on sys.path (a .pth entry) instead of an import hook that runs
+    after the path search: with the hook, a folder named `rhovid/` in the working directory (the
+    clone's own folder, seen from one level up) shadows the package as an empty namespace package
+    ("No module named 'rhovid.cli'"). setuptools calls the mode transitional; without it the
+    default mode applies.
+    """
+    try:
+        from setuptools.command.editable_wheel import _EditableMode  # noqa: PLC0415
+    except ImportError:
+        return {}
+    return {"editable_wheel": {"mode": "compat"}} if "COMPAT" in _EditableMode.__members__ else {}
+
+
 setuptools.setup(
     name="rhovid",
     version="0.1.0",
@@ -13,10 +30,7 @@ setuptools.setup(
     packages=setuptools.find_packages(include=["rhovid", "rhovid.*"])
     + ["rhovid.configs", *(f"rhovid.configs.{p}" for p in setuptools.find_packages("configs"))],
     package_dir={"rhovid.configs": "configs"},
-    # `pip install -e .` puts the checkout on sys.path (a .pth entry) instead of an import hook that
-    # runs after the path search: a folder named `rhovid/` in the working directory (the clone's
-    # own folder, one level up) would otherwise shadow the package as an empty namespace package.
-    options={"editable_wheel": {"mode": "compat"}},
+    options=_editable_options(),
     python_requires=">=3.10",
     install_requires=[
         "jax>=0.10,<0.11",
