@@ -2,12 +2,35 @@
 
 import setuptools
 
+
+def _editable_options() -> dict:
+    """`pip install -e .` in setuptools' 'compat' mode, where this setuptools still has it.
+
+    Compat mode puts the checkout on sys.path (a .pth entry) instead of an import hook that runs
+    after the path search: with the hook, a folder named `rhovid/` in the working directory (the
+    clone's own folder, seen from one level up) shadows the package as an empty namespace package
+    ("No module named 'rhovid.cli'"). setuptools calls the mode transitional; without it the
+    default mode applies.
+    """
+    try:
+        from setuptools.command.editable_wheel import _EditableMode  # noqa: PLC0415
+    except ImportError:
+        return {}
+    return {"editable_wheel": {"mode": "compat"}} if "COMPAT" in _EditableMode.__members__ else {}
+
+
 setuptools.setup(
     name="rhovid",
     version="0.1.0",
     description="JAX/Flax reimplementation of 'A Large-Scale Study on Unsupervised "
     "Spatiotemporal Representation Learning' (Feichtenhofer et al., CVPR 2021).",
-    packages=setuptools.find_packages(include=["rhovid", "rhovid.*"]),
+    # The experiment configs ship inside the package: the repository's `configs/` folder is the
+    # package `rhovid.configs`, so `--config=configs/byol.py` works from any directory after a plain
+    # `pip install .` (rhovid.cli looks there when the path does not exist in the working directory).
+    packages=setuptools.find_packages(include=["rhovid", "rhovid.*"])
+    + ["rhovid.configs", *(f"rhovid.configs.{p}" for p in setuptools.find_packages("configs"))],
+    package_dir={"rhovid.configs": "configs"},
+    options=_editable_options(),
     python_requires=">=3.10",
     install_requires=[
         "jax>=0.10,<0.11",

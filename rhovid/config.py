@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import ml_collections
 
+from rhovid.errors import UserError
+
 METHODS = ("simclr", "moco", "byol", "swav")
 
 # Paper defaults per method (docs/recipe.md). Learning rates are the paper's totals at batch 512.
@@ -164,7 +166,6 @@ def base_config(method: str) -> ml_collections.ConfigDict:
 
 def validate(c: ml_collections.ConfigDict, num_devices: int) -> None:
     """Fails before training, with one line naming the value and the fix, on a bad config."""
-    from rhovid.errors import UserError  # noqa: PLC0415
     from rhovid.models.layers import resolve_matmul_forms  # noqa: PLC0415
     from rhovid.models.resnet3d import STAGE_DEPTHS  # noqa: PLC0415
 

@@ -46,22 +46,22 @@ def _features(config, variables, model, mesh, split: str) -> tuple[np.ndarray, d
     return multiview.average_view_features(out["features"]), out["label"]
 
 
-def _scores(train_x, train_y, test_x, test_y, k: int) -> dict[str, float]:
-    """Fast linear probe and weighted-kNN top-1 (%) for one label."""
-    fitted = probe.fit_logistic_probe(train_x, train_y)
+def _scores(train_x, train_y, test_x, test_y, k: int, name: str = "") -> dict[str, float]:
+    """Fast linear probe and weighted-kNN top-1 (%) for one label (`name`: label, network)."""
+    fitted = probe.fit_logistic_probe(train_x, train_y, name=name)
     votes = knn.knn_predict(train_x, train_y, test_x, k=k)
     return {"linear": 100 * float(np.mean(fitted.logits(test_x).argmax(1) == test_y)),
             "knn": 100 * topk_accuracy(votes, test_y, 1)}
 
 
-def evaluate(config: ml_collections.ConfigDict, variables, mesh) -> dict[str, dict[str, float]]:
+def evaluate(config: ml_collections.ConfigDict, variables, mesh, network: str = "") -> dict[str, dict[str, float]]:
     """Probe and kNN accuracy on each label for one set of backbone variables."""
     model = build_backbone(config.model)
     variables = jax.device_put(variables, sharding.replicated(mesh))
     train_x, train_y = _features(config, variables, model, mesh, config.data.train_split)
     test_x, test_y = _features(config, variables, model, mesh, config.data.eval_split)
-    return {label: _scores(train_x, train_y[label], test_x, test_y[label], config.eval.knn_k)
-            for label in LABELS}
+    return {label: _scores(train_x, train_y[label], test_x, test_y[label], config.eval.knn_k,
+                           name=f"{label}, {network}") for label in LABELS}
 
 
 def render_table(rows: list[dict]) -> str:
@@ -88,7 +88,8 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> dict:
     ssl_vars = {"params": state.params["backbone"], "batch_stats": state.batch_stats["backbone"]}
     evaluate_fn = functools.partial(evaluate, config, mesh=mesh)
     row = {"method": config.method, "rho": d.rho, "steps": int(jax.device_get(state.step)),
-           "ssl": evaluate_fn(ssl_vars), "random": evaluate_fn(random_vars),
+           "ssl": evaluate_fn(ssl_vars, network="ρ" + config.method),
+           "random": evaluate_fn(random_vars, network="random init"),
            "seconds": round(time.time() - start, 1)}
     table = render_table([row])
     if jax.process_index() == 0:

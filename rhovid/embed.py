@@ -39,6 +39,7 @@ import numpy as np
 from rhovid import checkpoint
 from rhovid import config as config_lib
 from rhovid.data.preparation import decode
+from rhovid.errors import UserError
 from rhovid.eval import features as features_lib
 from rhovid.models.resnet3d import build_backbone
 
@@ -126,7 +127,7 @@ def clip_indices(
     span = stride * t_len  # stored frames covered by one clip
     hop = span if hop_s is None else hop_s * fps
     if hop <= 0:
-        raise ValueError(f"hop_s={hop_s} must be > 0.")
+        raise UserError(f"hop_s={hop_s} must be > 0.")
     count = 1 + max(int(np.floor((num_frames - span) / hop + 1e-6)), 0)
     starts = np.arange(count, dtype=np.float32) * np.float32(hop)
     return sampling.clip_frame_indices(
@@ -223,7 +224,7 @@ class Embedder:
                  variables: Any, step: int | None = None):
         missing = [k for k in DATA_KEYS if k not in data_cfg]
         if missing:
-            raise ValueError(f"config.data lacks {missing}: is it a rhovid run's config?")
+            raise UserError(f"config.data lacks {missing}: is it a rhovid run's config?")
         self.model = build_backbone(model_cfg)
         self.data_cfg = data_cfg
         self.variables = {"params": variables["params"], "batch_stats": variables.get("batch_stats") or {}}
@@ -315,7 +316,10 @@ def load(path: str, step: int | None = None) -> Embedder:
     pretrained = checkpoint.load_pretrained(path, step=step)
     saved = pretrained.config
     # Keys added to the schema after the run was saved take their defaults.
-    default = config_lib.base_config(saved.get("method", "byol"))
+    # An imported checkpoint's method may be "supervised" or "unknown": the model and data blocks
+    # do not depend on it, so any method's defaults fill them.
+    method = saved.get("method")
+    default = config_lib.base_config(method if method in config_lib.METHODS else "byol")
     merged = {block: ml_collections.ConfigDict(
         {**default[block].to_dict(), **(saved[block].to_dict() if block in saved else {})})
         for block in ("model", "data")}

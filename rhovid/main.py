@@ -12,6 +12,9 @@ import signal
 from absl import app, flags, logging
 from ml_collections import config_flags
 
+from rhovid import cli, tasks
+from rhovid.errors import UserError
+
 _CONFIG = config_flags.DEFINE_config_file("config", None, "Config file, e.g. configs/byol.py:tiny.")
 _WORKDIR = flags.DEFINE_string("workdir", None, "Directory for checkpoints, logs and results.")
 _MULTIPROCESS = flags.DEFINE_bool(
@@ -22,7 +25,11 @@ _COORDINATOR = flags.DEFINE_string(
     "(with --num_processes and --process_id); TPU pods and SLURM need none of the three.")
 _NUM_PROCESSES = flags.DEFINE_integer("num_processes", None, "Processes of a manual launch.")
 _PROCESS_ID = flags.DEFINE_integer("process_id", None, "This process's index in a manual launch.")
-flags.mark_flags_as_required(["config", "workdir"])
+_PRINT_CONFIG = flags.DEFINE_bool(
+    "print_config", False, "Print the resolved config (presets, overrides and, for evaluations, what "
+    "it takes from the pretrained run) and exit; --workdir is then not needed.")
+flags.mark_flags_as_required(["config"])
+
 
 
 def _should_initialize_distributed() -> bool:
@@ -36,7 +43,20 @@ def _should_initialize_distributed() -> bool:
 def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
-    import jax  # noqa: PLC0415 (after absl has parsed XLA-related flags)
+    config, workdir = _CONFIG.value, _WORKDIR.value
+    if config.task not in tasks.TASKS:
+        raise UserError(f"config.task={config.task!r}; use one of {', '.join(tasks.TASKS)}.")
+    if config.task in ("linear", "finetune", "knn"):
+        from rhovid.eval import inherit  # noqa: PLC0415
+
+        inherit.inherit_from_pretrained(config, explicit_keys(config))
+    if _PRINT_CONFIG.value:
+        print(config)
+        return
+    _check_workdir(workdir)
+    with cli.quiet_native_startup():
+        import jax  # noqa: PLC0415 (after absl has parsed XLA-related flags)
+        import tensorflow  # noqa: F401, PLC0415 (its start-up lines filtered here, once)
 
     from rhovid.writers import quiet_libraries  # noqa: PLC0415
 
@@ -49,13 +69,38 @@ def main(argv):
     logging.info("JAX process %d/%d, %d local / %d global devices (%s).", jax.process_index(),
                  jax.process_count(), jax.local_device_count(), jax.device_count(),
                  jax.devices()[0].platform)
-    config, workdir = _CONFIG.value, _WORKDIR.value
-    from rhovid import loop, tasks  # noqa: PLC0415
+    from rhovid import loop  # noqa: PLC0415
 
+    if config.task in ("pretrain", "demo"):
+        from rhovid import config as config_lib  # noqa: PLC0415
+
+        config_lib.validate(config, jax.device_count())  # before anything compiles
     try:
         tasks.get(config.task)(config, workdir)
     except loop.Preempted as stopped:  # SIGTERM: checkpoint saved, exit 0 (not a failure)
         logging.warning("%s", stopped)
+
+
+def explicit_keys(config) -> set[str]:
+    """The config keys the user set: `--config.*` overrides and what the `:presets` changed."""
+    from rhovid.eval import inherit  # noqa: PLC0415
+
+    flag = flags.FLAGS["config"]
+    explicit = set(flag.override_values)
+    path, _, arg = flag.config_filename.partition(":")
+    if arg:
+        defaults = config_flags.config_flags.ConfigFileFlagParser(name="config").parse(path)
+        explicit |= inherit.changed_keys(config, defaults)
+    return explicit
+
+
+def _check_workdir(workdir: str | None) -> None:
+    """--workdir must be given and be a directory (or not exist yet)."""
+    if not workdir:
+        raise UserError("--workdir is required: the directory for checkpoints, logs and results.")
+    path = os.path.expanduser(workdir)
+    if os.path.exists(path) and not os.path.isdir(path):
+        raise UserError(f"--workdir={workdir} is a file, not a directory; pass a new or existing directory.")
 
 
 def _exit_before_training(signum, frame):
@@ -66,4 +111,4 @@ def _exit_before_training(signum, frame):
 
 if __name__ == "__main__":
     signal.signal(signal.SIGTERM, _exit_before_training)  # the loop installs its own while it runs
-    app.run(main)
+    cli.run(main)

@@ -165,10 +165,17 @@ def _hms(seconds: float) -> str:
 
 
 class _QuietLibraries(std_logging.Filter):
-    """Drops INFO chatter from orbax and TFDS (dozens of lines per checkpoint)."""
+    """Drops INFO chatter from orbax and TFDS (dozens of lines per checkpoint), orbax's warning that
+    a checkpoint directory opened for reading is read-only (every evaluation load), and JAX's
+    "Unable to initialize backend 'tpu'" on machines without one."""
 
     def filter(self, record: std_logging.LogRecord) -> bool:
-        noisy = "/orbax/" in record.pathname or "/tensorflow_datasets/" in record.pathname
+        orbax = "/orbax/" in record.pathname
+        if orbax and ("read only" in str(record.msg) or "read_only" in str(record.msg)):
+            return False
+        if record.levelno < std_logging.WARNING and "xla_bridge" in record.pathname:
+            return "Unable to initialize backend" not in str(record.msg)
+        noisy = orbax or "/tensorflow_datasets/" in record.pathname
         return record.levelno >= std_logging.WARNING or not noisy
 
 

@@ -25,6 +25,7 @@ from absl import flags
 from flax import traverse_util
 
 from rhovid import checkpoint, sharding
+from rhovid.errors import UserError
 from rhovid.eval import features
 from rhovid.models.heads import MLP
 from rhovid.models.resnet3d import ResNet3D
@@ -502,6 +503,6 @@ def test_truncated_file_fails_clearly(slow_r50, tmp_path):
     path = str(tmp_path / "cut.pyth")
     with open(slow_r50.path, "rb") as src, open(path, "wb") as dst:
         dst.write(src.read(os.path.getsize(slow_r50.path) // 2))
-    with pytest.raises(SystemExit, match="convert: error: Could not read .* truncated or corrupt"):
+    with pytest.raises(UserError, match="Could not read .* truncated or corrupt"):
         cli("--from=pytorchvideo", f"--checkpoint={path}", f"--out={tmp_path / 'out'}")
     assert not (tmp_path / "out").exists()

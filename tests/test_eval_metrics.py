@@ -53,6 +53,11 @@ def test_topk_per_class_confusion_by_hand():
     assert m["per_class_accuracy"] == [0.5, 1.0, 0.0, None]
     assert m["mean_class_accuracy"] == pytest.approx(0.5)
     assert m["num_examples"] == 4
+    assert "top5" not in m  # 4 classes: top-5 would always be 100 %
+    six_scores = np.array([[0.5, 0.9, 0.1, 0.2, 0.3, 0.4], [0.9, 0.1, 0.2, 0.3, 0.4, 0.5],
+                           [0.9, 0.8, 0.7, 0.6, 0.5, 0.1]])  # label 2 is 3rd, within the top 5
+    six = metrics.classification_metrics(six_scores, np.array([0, 0, 2]))
+    assert six["top5"] == 1.0 and six["top1"] == pytest.approx(1 / 3)
 
 
 def test_three_split_mean_and_std():

@@ -8,7 +8,9 @@ import sys
 
 import numpy as np
 import pytest
+import tensorflow as tf
 
+from rhovid.errors import UserError
 from rhovid.eval import metrics, report, results
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -78,7 +80,7 @@ def test_report_cli_writes_markdown_and_json(fixture_dirs, tmp_path):
 
 
 def test_report_names_a_directory_without_results(tmp_path):
-    with pytest.raises(FileNotFoundError, match=str(tmp_path)):
+    with pytest.raises(UserError, match=str(tmp_path)):
         report.find_results([str(tmp_path)])
 
 
@@ -108,6 +110,13 @@ def test_three_split_bookkeeping(tmp_path):
     md = open(tmp_path / "results.md").read()
     assert "| top1 | 83.33 % ± 11.79 |" in md and "mean of 1, 2, 3" in md
     assert report.format_cell(saved) == "83.33 ± 11.79 (3 splits)"
+    # Two classes: top-5 is always 100 %, so it is neither recorded nor printed.
+    assert "top5" not in saved["metrics"] and "top-5" not in md and "top5" not in md
+    # The same numbers reach TensorBoard (step 0: a random-init record).
+    events = [e for f in tf.io.gfile.glob(str(tmp_path / "events.out.tfevents.*"))
+              for e in tf.compat.v1.train.summary_iterator(f)]
+    scalars = {v.tag: float(tf.make_ndarray(v.tensor)) for e in events for v in e.summary.value}
+    assert scalars["eval/finetune/top1"] == pytest.approx(5 / 6)
 
 
 def test_finish_evaluation_writes_json_markdown_and_plots(tmp_path):

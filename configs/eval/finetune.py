@@ -1,10 +1,10 @@
-r"""Fine-tuning a pretrained backbone on UCF101 or HMDB51, the paper's protocol (SPEC.md §5).
+r"""Fine-tuning a pretrained backbone on UCF101 or HMDB51, the paper's protocol.
 
 Reproduces: the whole network trains (backbone BN in training mode, SyncBN), dropout 0.8 before a
 linear classifier, SGD momentum 0.9, batch 64, lr 0.025 divided by 10 at epochs 60 / 120 / 180 of
 200, wd 0; training clips short-side jitter [256, 320] + 224 crop + flip; test 10 clips × 3 crops,
 softmax averaged. Split 1 by default; `splits=all` trains the three official splits and reports
-the 3-split mean ± std (paper Table 11). Expected UCF101 top-1 (SPEC.md §6): ρBYOL ρ=2 92.7
+the 3-split mean ± std (paper Table 11). Expected UCF101 top-1 (paper): ρBYOL ρ=2 92.7
 (released 94.0), ρMoCo ρ=2 91.0 (released 91.3), ρSimCLR 88.9, ρSwAV 87.3; ρBYOL ρ=4 93.8 on
 split 1 and 94.2 / HMDB51 72.1 as 3-split means. The official config's variant (cosine, lr 0.01) is
 `--config.eval.lr_schedule=cosine --config.optim.base_lr=0.01`.
@@ -21,6 +21,7 @@ schedule), and the common ones (tiny, steps=N). Datasets are the prepared TFDS d
 
 from rhovid import config as config_lib
 from rhovid import presets
+from rhovid.eval import inherit
 
 
 def get_config(arg=None):
@@ -54,6 +55,8 @@ def get_config(arg=None):
     c.checkpoint_every_steps = 2000
 
     e = c.eval
+    # Taken from the pretrained run's config.json unless set explicitly (rhovid.eval.inherit).
+    e.inherit = inherit.CLIP_KEYS + ("data.data_dir",)  # not the dataset: fine-tuning transfers
     e.pretrained_step = 0
     e.model_from_pretrained = True
     e.batch_size = 16  # videos per test batch

@@ -1,9 +1,9 @@
-r"""Linear probe of a frozen pretrained backbone on Kinetics-400, the paper's protocol (SPEC.md §5).
+r"""Linear probe of a frozen pretrained backbone on Kinetics-400, the paper's protocol.
 
 Reproduces: frozen pool5 features (2048-d, BN in inference mode), one linear layer trained 60 epochs
 with SGD (momentum 0.9), lr 4.0 at batch 512 (scaled linearly), 8 warmup epochs then half-cosine,
 wd 0; training clips short-side jitter [256, 320] + 224 crop + flip, no colour; test 10 clips ×
-3 crops (short side 256), softmax averaged. Expected K400 top-1 (SPEC.md §6): ρBYOL ρ=2 ≈ 65.8
+3 crops (short side 256), softmax averaged. Expected K400 top-1 (paper): ρBYOL ρ=2 ≈ 65.8
 (released model 67.4), ρMoCo ρ=2 65.8 (released 66.6), ρSimCLR ρ=2 60.5, ρSwAV ρ=2 61.6,
 ρBYOL ρ=4 68.9 (70.0 with 100 epochs); supervised Slow R-50 8×8: 74.7.
 
@@ -11,14 +11,19 @@ wd 0; training clips short-side jitter [256, 320] + 224 crop + flip, no colour; 
         --config.data.data_dir=$TFDS --workdir=/runs/byol/linear
     python -m rhovid.main --config=configs/eval/linear.py:fast --config.pretrained=/runs/byol ...
 
-Presets (`:a,b`): fast (features once + logistic regression, protocol `linear_fast`),
-bn_drift (let backbone BN statistics drift like the official code, SPEC.md §7 item 11),
+Clip settings and dataset (frames, stride, fps, crop, eval short side, data name and dir) come
+from the pretrained run's config.json unless set on the command line (rhovid.eval.inherit).
+
+Presets (`:a,b`): fast (features once + logistic regression, protocol `linear_fast`), demo (a demo
+run, as its table: the fast probe on 2 views per video),
+bn_drift (let backbone BN statistics drift like the official code),
 epochs=N, and the common ones (tiny, steps=N).
 """
 
 
 from rhovid import config as config_lib
 from rhovid import presets
+from rhovid.eval import inherit
 
 
 def get_config(arg=None):
@@ -55,6 +60,8 @@ def get_config(arg=None):
     c.checkpoint_every_steps = 2000
 
     e = c.eval
+    # Taken from the pretrained run's config.json unless set explicitly (rhovid.eval.inherit).
+    e.inherit = inherit.CLIP_KEYS + inherit.DATASET_KEYS
     e.pretrained_step = 0  # 0 = the latest checkpoint of `pretrained`
     e.model_from_pretrained = True  # depth / width from the pretraining run's config
     e.batch_size = 16  # videos per test batch (each gives clips × crops views)

@@ -22,8 +22,9 @@ import os
 from collections.abc import Sequence
 
 import tqdm
-from absl import app, flags
+from absl import flags
 
+from rhovid import cli
 from rhovid.data.preparation import builders, decode, workers
 
 _PROBLEMS = ("missing", "corrupt", "too_short")
@@ -198,4 +199,4 @@ def main(argv: Sequence[str]) -> None:
 
 if __name__ == "__main__":
     define_flags()
-    app.run(main)
+    cli.run(main)

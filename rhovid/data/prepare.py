@@ -26,8 +26,9 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 import tqdm
-from absl import app, flags, logging
+from absl import flags, logging
 
+from rhovid import cli
 from rhovid.data import records
 from rhovid.data.preparation import builders, decode, workers, writer
 from rhovid.data.preparation import report as report_lib
@@ -242,4 +243,4 @@ def main(argv: Sequence[str]) -> None:
 
 if __name__ == "__main__":
     define_flags()
-    app.run(main)
+    cli.run(main)

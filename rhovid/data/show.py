@@ -12,8 +12,10 @@ are the T frames of clip 1, a gap, the T frames of clip 2, and so on.
 from __future__ import annotations
 
 import numpy as np
-from absl import app, flags, logging
+from absl import flags, logging
 from ml_collections import config_flags
+
+from rhovid import cli
 
 _CONFIG = config_flags.DEFINE_config_file("config", None, "Experiment config file (configs/*.py).")
 _OUT = flags.DEFINE_string("out", "clips.png", "Where to write the picture (PNG).")
@@ -101,4 +103,4 @@ def main(argv: list[str]) -> None:
 
 if __name__ == "__main__":
     flags.mark_flags_as_required(["config"])
-    app.run(main)
+    cli.run(main)

@@ -26,6 +26,7 @@ from flax import traverse_util
 
 from rhovid import checkpoint, sharding
 from rhovid.data.reading import device_augment
+from rhovid.errors import UserError
 from rhovid.eval import multiview
 from rhovid.models.resnet3d import build_backbone
 
@@ -74,15 +75,15 @@ def check_compatible(expected: Any, loaded: Any, *, what: str = "the pretrained 
             "override --config.model.depth/width, make them match the checkpoint.")
     for path in sorted(set(flat_expected) | set(flat_loaded)):
         if path not in flat_loaded:
-            raise ValueError(f"Parameter {path!r} (shape {tuple(np.shape(flat_expected[path]))}) of "
+            raise UserError(f"Parameter {path!r} (shape {tuple(np.shape(flat_expected[path]))}) of "
                              f"the model is missing from {what}. {hint}")
         if path not in flat_expected:
-            raise ValueError(f"{what[0].upper() + what[1:]} has parameter {path!r} (shape "
+            raise UserError(f"{what[0].upper() + what[1:]} has parameter {path!r} (shape "
                              f"{tuple(np.shape(flat_loaded[path]))}) that the model does not have. "
                              f"{hint}")
         want, got = tuple(np.shape(flat_expected[path])), tuple(np.shape(flat_loaded[path]))
         if want != got:
-            raise ValueError(f"Parameter {path!r} has shape {got} in {what} but {want} in the model. "
+            raise UserError(f"Parameter {path!r} has shape {got} in {what} but {want} in the model. "
                              f"{hint}")
 
 
@@ -115,7 +116,7 @@ def load_backbone(config: ml_collections.ConfigDict, mesh: jax.sharding.Mesh) ->
       ValueError: if no pretrained path is given, or the checkpoint does not fit the model.
     """
     if not config.pretrained:
-        raise ValueError("config.pretrained is empty: pass --config.pretrained=<pretraining workdir or "
+        raise UserError("config.pretrained is empty: pass --config.pretrained=<pretraining workdir or "
                          f"imported checkpoint dir> (or {RANDOM_INIT!r} for a random-init baseline).")
     pretrained = None
     if config.pretrained != RANDOM_INIT:
@@ -165,7 +166,7 @@ def eval_batches(data_cfg: ml_collections.ConfigDict, split: str, *, batch_size:
                  num_clips: int, num_crops: int, label_keys: tuple[str, ...] | None = None):
     """This host's part of the multi-view evaluation source (every example once, padded, masked)."""
     if batch_size % jax.process_count():
-        raise ValueError(f"Eval batch size {batch_size} is not divisible by the {jax.process_count()} "
+        raise UserError(f"Eval batch size {batch_size} is not divisible by the {jax.process_count()} "
                          "processes; choose a multiple of the device count.")
     from rhovid.data.reading import streams  # noqa: PLC0415 (imports TensorFlow)
 

@@ -1,6 +1,6 @@
 """Supervised training of a classifier on a pretrained backbone, and the fine-tuning protocol.
 
-Fine-tuning (UCF101 / HMDB51, SPEC.md §5): the whole network trains, backbone BN in training mode
+Fine-tuning (UCF101 / HMDB51): the whole network trains, backbone BN in training mode
 (SyncBN over the global batch), dropout 0.8 before the linear classifier, SGD momentum 0.9, wd 0,
 batch 64, lr 0.025 divided by 10 at epochs 60 / 120 / 180 of 200 (the paper; the official config's
 cosine at 0.01 is `eval.lr_schedule='cosine'`). Test: 10 clips × 3 crops, softmax averaged. With
@@ -146,7 +146,7 @@ def make_schedule(config: ml_collections.ConfigDict, total_steps: int,
             return decay
         ramp = optax.linear_schedule(config.optim.warmup_init_lr, peak, warmup)
         return lambda step: jnp.where(step < warmup, ramp(step), decay(step))
-    raise ValueError(f"eval.lr_schedule={config.eval.lr_schedule!r}; use 'cosine' or 'steps'.")
+    raise UserError(f"eval.lr_schedule={config.eval.lr_schedule!r}; use 'cosine' or 'steps'.")
 
 
 def train(state: TrainState, step_fn: StepFn, config: ml_collections.ConfigDict, workdir: str, *,

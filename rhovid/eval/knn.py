@@ -1,7 +1,7 @@
 """Weighted k-nearest-neighbour classification on frozen backbone features.
 
-This is what the official code logs as the SSL "top-1 error" during pretraining (SPEC.md §4,
-§7 item 2): every validation clip votes with its k = 200 most similar training clips, each vote
+This is what the official code logs as the SSL "top-1 error" during pretraining:
+every validation clip votes with its k = 200 most similar training clips, each vote
 weighted by exp(cos_sim / T) (InstDisc's rule). rhovid logs it under `knn/top1` and `knn/top5`
 so the name says what it is, and offers it as a standalone protocol too.
 

@@ -1,6 +1,6 @@
 """Linear probing of a frozen backbone: the paper's protocol and a fast path.
 
-Paper protocol (SPEC.md §5, `task='linear'`): only a linear classifier on the 2048-d pooled
+Paper protocol (`task='linear'`): only a linear classifier on the 2048-d pooled
 features trains; the backbone is frozen with BN in inference mode (running statistics). SGD with
 momentum 0.9, lr 4.0 at batch 512 scaled linearly, 8 warmup epochs then half-cosine, wd 0,
 60 epochs; training clips get the short-side jitter [256, 320] + 224 crop and a flip, no colour.
@@ -8,7 +8,7 @@ Test: 10 clips × 3 crops, softmax averaged. The backbone forward is not differe
 are taken with respect to the head only, on `stop_gradient` features.
 
 The official code leaves `MODEL.FROZEN_BN` False, so its BN running statistics drift (and batch
-statistics normalise training features) during linear training (SPEC.md §7 item 11); that
+statistics normalise training features) during linear training; that
 behaviour is `eval.bn_stats_drift=True`, off by default.
 
 Fast path (`eval.fast=True`, reported as protocol `linear_fast`): extract view-averaged features
@@ -126,7 +126,7 @@ def run_fast(config: ml_collections.ConfigDict, workdir: str) -> dict:
     fitted = probe.fit_logistic_probe(
         train.features.mean(1), train.labels, num_classes=num_classes,
         l2_grid=tuple(config.eval.l2_grid), held_out_fraction=config.eval.held_out_fraction,
-        solver=config.eval.solver, seed=config.seed)
+        solver=config.eval.solver, seed=config.seed, name=f"{config.data.label_key}, {config.pretrained}")
     test_feats = test.features.mean(1)  # [N, D]
     return results_lib.finish_evaluation(
         workdir, config, backbone.pretrained, protocol="linear_fast",

@@ -11,6 +11,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from rhovid.errors import UserError
+
 
 def topk_correct(scores: np.ndarray, labels: np.ndarray, k: int) -> np.ndarray:
     """Whether each label is among the `k` highest scores of its row.
@@ -38,7 +40,7 @@ def topk_correct(scores: np.ndarray, labels: np.ndarray, k: int) -> np.ndarray:
 def topk_accuracy(scores: np.ndarray, labels: np.ndarray, k: int = 1) -> float:
     """Fraction of rows whose label is among the `k` highest scores (see `topk_correct`)."""
     if len(labels) == 0:
-        raise ValueError("topk_accuracy got an empty evaluation set; check the eval split name.")
+        raise UserError("topk_accuracy got an empty evaluation set; check the eval split name.")
     return float(np.mean(topk_correct(scores, labels, k)))
 
 
@@ -68,7 +70,8 @@ def classification_metrics(
       num_classes: C; defaults to the score width.
 
     Returns:
-      dict with `top1`, `top5` (fractions), `mean_class_accuracy` (mean over classes present in the
+      dict with `top1`, `top5` (fractions; top-5 only with more than 5 classes),
+      `mean_class_accuracy` (mean over classes present in the
       test set), `num_examples`, `per_class_accuracy` ([C] list, None where a class is absent),
       and `confusion` ([C, C] int array, not JSON-serialisable: the caller plots or drops it).
     """
@@ -77,9 +80,10 @@ def classification_metrics(
     num_classes = num_classes or scores.shape[1]
     predictions = np.argmax(scores, axis=1)
     per_class = per_class_accuracy(predictions, labels, num_classes)
+    top5 = {"top5": topk_accuracy(scores, labels, 5)} if num_classes > 5 else {}  # else always 100 %
     return {
         "top1": topk_accuracy(scores, labels, 1),
-        "top5": topk_accuracy(scores, labels, 5),
+        **top5,
         "mean_class_accuracy": float(np.nanmean(per_class)),
         "num_examples": int(len(labels)),
         "per_class_accuracy": [None if np.isnan(a) else float(a) for a in per_class],

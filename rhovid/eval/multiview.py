@@ -1,7 +1,7 @@
 """Multi-view testing shared by every protocol: K temporal clips × S spatial crops per video.
 
 The paper tests with 10 clips × 3 crops of 256² (short side 256) and averages the softmax scores
-of the 30 views (SPEC.md §5); the fast probe averages backbone features over the same views. The
+of the 30 views (docs/method.md §5); the fast probe averages backbone features over the same views. The
 reader (`rhovid.data.reading.streams.make_eval_source`) yields `clips [B, K·S, T, H, W, 3]` with a `mask`
 marking padding rows, so that every host runs the same number of batches and every example is seen
 exactly once. `run_views` flattens the views into the batch, runs one jitted function over the
@@ -17,6 +17,8 @@ import jax
 import numpy as np
 from absl import logging
 from jax.experimental import multihost_utils
+
+from rhovid.errors import UserError
 
 
 def softmax(logits: np.ndarray, axis: int = -1) -> np.ndarray:
@@ -109,7 +111,7 @@ def run_views(
         if max_examples and seen >= max_examples:
             break
     if not labels:
-        raise ValueError("The evaluation source yielded no batches; check the split name and data_dir.")
+        raise UserError("The evaluation source yielded no batches; check the split name and data_dir.")
     result = {key: np.concatenate(values) for key, values in outputs.items()}
     if isinstance(labels[0], dict):
         result["label"] = {k: np.concatenate([x[k] for x in labels]) for k in labels[0]}

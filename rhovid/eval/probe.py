@@ -25,6 +25,8 @@ import numpy as np
 import optax
 from absl import logging
 
+from rhovid.errors import UserError
+
 DEFAULT_L2_GRID = (1e-6, 1e-5, 1e-4, 1e-3, 1e-2)
 
 
@@ -124,7 +126,7 @@ def _fit(x, y, l2, num_classes, solver, max_iter, tol, rows=None):
         if rows is not None:
             x, y = x[rows], y[rows]
         return _fit_sklearn(x, y, l2, num_classes, max_iter, tol)
-    raise ValueError(f"Unknown probe solver {solver!r}; use 'jax' or 'sklearn'.")
+    raise UserError(f"eval.solver={solver!r} is not a probe solver; use 'jax' or 'sklearn'.")
 
 
 def held_out_split(labels: np.ndarray, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -133,7 +135,8 @@ def held_out_split(labels: np.ndarray, fraction: float, seed: int) -> tuple[np.n
     perm = np.random.default_rng(seed).permutation(n)
     n_val = max(1, int(round(fraction * n)))
     if n_val >= n:
-        raise ValueError(f"Cannot hold out {fraction:.0%} of only {n} training examples.")
+        raise UserError(f"Cannot hold out {fraction:.0%} of only {n} training examples; use more training "
+                        "videos or change --config.eval.held_out_fraction.")
     return np.sort(perm[n_val:]), np.sort(perm[:n_val])
 
 
@@ -148,6 +151,7 @@ def fit_logistic_probe(
     max_iter: int = 500,
     tol: float = 1e-5,
     seed: int = 0,
+    name: str = "",
 ) -> LogisticProbe:
     """Chooses the L2 strength on a held-out part of train, then refits on all of train.
 
@@ -160,6 +164,7 @@ def fit_logistic_probe(
       solver: "jax" (full-batch L-BFGS) or "sklearn".
       max_iter, tol: solver stopping rule (gradient norm for jax, sklearn's tol otherwise).
       seed: for the held-out split.
+      name: what is probed, for the log line (e.g. "motion, ρMoCo").
 
     Returns:
       the fitted LogisticProbe.
@@ -177,8 +182,9 @@ def fit_logistic_probe(
     for l2 in l2_grid:
         w, b = _fit(z, y, l2, num_classes, solver, max_iter, tol, rows=tr)
         val_accuracy[float(l2)] = float(np.mean(np.argmax(z[va] @ w + b, axis=1) == y[va]))
-        logging.info("Fast probe: l2=%g held-out top-1 %.4f", l2, val_accuracy[float(l2)])
     best = max(sorted(val_accuracy, reverse=True), key=lambda l: val_accuracy[l])  # ties: larger l2
+    logging.info("Fast probe%s: held-out top-1 %s; l2=%g chosen.", f" ({name})" if name else "",
+                 ", ".join(f"{a:.3f} at l2={l2:g}" for l2, a in val_accuracy.items()), best)
     w, b = _fit(z, y, best, num_classes, solver, max_iter, tol)
     return LogisticProbe(weights=w, bias=b, mean=mean, scale=scale, l2=best,
                          val_accuracy=val_accuracy)

@@ -12,8 +12,10 @@ three splits ran, else with the split named. Results that fit none of these colu
 datasets) go to "other". `--output=PREFIX` also writes PREFIX.md and PREFIX.json (every row with
 the results it was built from).
 
-Each DIR is an evaluation workdir holding results.json, or a directory whose immediate
-sub-directories are.
+Each DIR is an evaluation workdir holding results.json, a directory whose immediate sub-directories
+are, or a demo workdir (its own table and the evaluations run on it below it):
+
+    python -m rhovid.eval.report /tmp/rhovid-demo
 """
 
 from __future__ import annotations
@@ -26,6 +28,8 @@ from collections.abc import Sequence
 import tensorflow as tf
 from absl import app, flags
 
+from rhovid import cli
+from rhovid.errors import UserError
 from rhovid.eval import results as results_lib
 
 _OUTPUT = flags.DEFINE_string("output", None, "Write the table to OUTPUT.md and OUTPUT.json too.")
@@ -36,20 +40,43 @@ _DATASET_COLUMNS = {"kinetics400": "K400 linear", "ucf101": "UCF101", "hmdb51": 
 
 
 def find_results(dirs: Sequence[str]) -> list[tuple[str, dict]]:
-    """(workdir, record) for every results.json in `dirs` or their immediate sub-directories."""
+    """(workdir, record) for every results.json in `dirs` and their immediate sub-directories.
+
+    A demo workdir (`--config=configs/*.py:demo`) holds the demo's own results.json (its probe
+    table) and, typically, the evaluations run on it in sub-directories: both are read.
+    """
     found = []
     for d in dirs:
-        path = os.path.join(d, results_lib.RESULTS_JSON)
-        if tf.io.gfile.exists(path):
-            found.append((d, results_lib.read_record(d)))
-            continue
-        subdirs = sorted(tf.io.gfile.glob(os.path.join(d, "*", results_lib.RESULTS_JSON)))
-        if not subdirs:
-            raise FileNotFoundError(f"No results.json in {d} or its sub-directories; pass evaluation "
-                                    "workdirs (the --workdir of linear / finetune / knn runs).")
-        for p in subdirs:
+        d = d.rstrip("/") or d
+        paths = [os.path.join(d, results_lib.RESULTS_JSON)]
+        paths = [p for p in paths if tf.io.gfile.exists(p)]
+        paths += sorted(tf.io.gfile.glob(os.path.join(d, "*", results_lib.RESULTS_JSON)))
+        if not paths:
+            raise UserError(f"No results.json in {d} or its sub-directories; pass evaluation or demo "
+                            "workdirs (the --workdir of linear / finetune / knn / demo runs).")
+        for p in paths:
             found.append((os.path.dirname(p), results_lib.read_record(os.path.dirname(p))))
     return found
+
+
+def is_demo_record(record: dict) -> bool:
+    """The demo's results.json: {method, rho, steps, ssl: {label: {linear, knn}}, random: ...}."""
+    return "ssl" in record and "pretrained" not in record
+
+
+def _demo_cells(record: dict) -> dict[str, str]:
+    """'demo digit linear': '45.0 (random init 20.1)', for each label and probe of the demo."""
+    cells = {}
+    for label, scores in sorted(record["ssl"].items()):
+        for probe, value in sorted(scores.items()):
+            base = record.get("random", {}).get(label, {}).get(probe)
+            cells[f"demo {label} {probe}"] = f"{value:.1f}" + (f" (random init {base:.1f})" if base is not None else "")
+    return cells
+
+
+def _same_path(a: str | None, b: str | None) -> bool:
+    return a is not None and b is not None and os.path.normpath(os.path.abspath(a)) == os.path.normpath(
+        os.path.abspath(b))
 
 
 def dataset_key(name: str) -> str:
@@ -84,15 +111,22 @@ def format_cell(record: dict) -> str:
 
 
 def _other_label(record: dict) -> str:
-    return f"{record['protocol']} {dataset_key(record['dataset'])}"
+    """'knn ucf101', or 'knn rhovid_demo (motion)' for a label other than the dataset's `label`."""
+    label = ((record.get("eval") or {}).get("config") or {}).get("data", {}).get("label_key", "label")
+    return f"{record['protocol']} {dataset_key(record['dataset'])}" + (f" ({label})" if label != "label" else "")
 
 
 def build_rows(found: Sequence[tuple[str, dict]]) -> list[dict]:
     """One row per pretrained model (path, step), in the order first seen."""
     rows: dict[tuple, dict] = {}
     for workdir, record in found:
-        p = record["pretrained"]
-        key = (p.get("path"), p.get("step"))
+        if is_demo_record(record):  # the demo's own table: its workdir is the pretrained run
+            p = {"path": workdir, "step": record.get("steps"), "method": record.get("method"),
+                 "rho": record.get("rho"), "num_steps": record.get("steps")}
+        else:
+            p = record["pretrained"]
+        path = next((k[0] for k in rows if _same_path(k[0], p.get("path"))), p.get("path"))
+        key = (path, p.get("step"))
         if key not in rows:
             epochs = p.get("num_epochs")
             if p.get("num_steps"):
@@ -108,6 +142,11 @@ def build_rows(found: Sequence[tuple[str, dict]]) -> list[dict]:
                 "sources": [],
             }
         row = rows[key]
+        if is_demo_record(record):
+            row["sources"].append({"workdir": workdir, "protocol": "demo", "dataset": None,
+                                   "metrics": {"ssl": record["ssl"], "random": record.get("random")}})
+            row["other"].update(_demo_cells(record))
+            continue
         row["sources"].append({"workdir": workdir, "protocol": record["protocol"],
                                "dataset": record["dataset"], "metrics": record["metrics"]})
         column, priority = _cell_kind(record)
@@ -163,4 +202,4 @@ def main(argv: Sequence[str]) -> None:
 
 
 if __name__ == "__main__":
-    app.run(main)
+    cli.run(main)

@@ -170,9 +170,10 @@ def render_markdown(record: dict) -> str:
             lines.append(f"| {key} | {value} |")
     lines.append(f"| test videos | {m.get('num_examples')} |")
     if record.get("per_split"):
-        lines += ["", "| split | top-1 | top-5 |", "|---|---|---|"]
+        top5 = all("top5" in sm for sm in record["per_split"].values())
+        lines += ["", "| split | top-1 |" + (" top-5 |" if top5 else ""), "|---|---|" + ("---|" if top5 else "")]
         for s, sm in record["per_split"].items():
-            lines.append(f"| {s} | {100 * sm['top1']:.2f} | {100 * sm['top5']:.2f} |")
+            lines.append(f"| {s} | {100 * sm['top1']:.2f} |" + (f" {100 * sm['top5']:.2f} |" if top5 else ""))
     per_class = record.get("per_class_accuracy") or {}
     present = sorted(((a, n) for n, a in per_class.items() if a is not None))
     if len(present) >= 2:
@@ -192,8 +193,26 @@ def write_record(workdir: str, record: dict) -> None:
     _write(os.path.join(workdir, RESULTS_JSON),
            json.dumps(record, indent=2, default=_json_default) + "\n")
     _write(os.path.join(workdir, RESULTS_MD), render_markdown(record))
-    logging.info("Wrote %s: top-1 %.2f %%, top-5 %.2f %%.", os.path.join(workdir, RESULTS_JSON),
-                 100 * record["metrics"]["top1"], 100 * record["metrics"]["top5"])
+    m = record["metrics"]
+    top5 = f", top-5 {100 * m['top5']:.2f} %" if "top5" in m else ""
+    logging.info("Wrote %s (%s on %s): top-1 %.2f %%%s.", os.path.join(workdir, RESULTS_JSON),
+                 record["protocol"], record["dataset"], 100 * m["top1"], top5)
+    write_tensorboard(workdir, record)
+
+
+def write_tensorboard(workdir: str, record: dict) -> None:
+    """The record's scalars as TensorBoard summaries in `workdir` (`eval/<protocol>/top1`, ...).
+
+    The step is the pretrained checkpoint's, so evaluations of several checkpoints of one run line
+    up on one curve.
+    """
+    step = int((record.get("pretrained") or {}).get("step") or 0)
+    writer = tf.summary.create_file_writer(workdir)
+    with writer.as_default():
+        for key, value in record["metrics"].items():
+            if isinstance(value, int | float) and key != "num_examples":
+                tf.summary.scalar(f"eval/{record['protocol']}/{key}", float(value), step=step)
+    writer.close()
 
 
 def read_record(workdir: str) -> dict:
@@ -275,6 +294,8 @@ def combine_splits(
     splits = sorted(split_records)
     metrics: dict[str, Any] = {}
     for key in _SUMMARY_METRICS:
+        if any(key not in split_records[s]["metrics"] for s in splits):
+            continue  # top5 of a dataset with 5 classes or fewer
         mean, std = metrics_lib.mean_and_std([split_records[s]["metrics"][key] for s in splits])
         metrics[key], metrics[f"{key}_std"] = mean, std
     metrics["num_examples"] = int(sum(split_records[s]["metrics"]["num_examples"] for s in splits))

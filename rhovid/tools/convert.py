@@ -34,7 +34,6 @@ import hashlib
 import json
 import os
 import pickle
-import sys
 from collections.abc import Mapping
 from typing import Any
 
@@ -45,14 +44,16 @@ import numpy as np
 from absl import app, flags, logging
 from flax import traverse_util
 
-from rhovid import checkpoint, presets
+from rhovid import checkpoint, cli, presets
 from rhovid import config as config_lib
+from rhovid.errors import UserError
 from rhovid.models.network import build_network
 from rhovid.models.resnet3d import build_backbone
 from rhovid.tools import torch_layout
 from rhovid.tools.torch_layout import ConversionError, SourceSpec
 
 REPORT_FILE = "convert_report.json"
+SUPERVISED, UNKNOWN_METHOD = "supervised", "unknown"  # config.method of imports without a ρ method
 INSTALL_HINT = "pip install -e '.[torch]'"
 
 
@@ -190,7 +191,7 @@ def resolve_method(method: str | None, spec: SourceSpec, state: Mapping[str, Any
     """
     if method:
         if method not in config_lib.METHODS:
-            raise ValueError(f"--method={method!r} is not one of {config_lib.METHODS}.")
+            raise UserError(f"--method={method!r} is not one of {config_lib.METHODS}.")
         return method
     kind = str((cfg.get("CONTRASTIVE") or {}).get("TYPE", "")).lower()
     if kind in config_lib.METHODS:
@@ -212,7 +213,9 @@ def build_config(spec: SourceSpec, method: str, cfg: Mapping[str, Any],
                  with_heads: bool) -> ml_collections.ConfigDict:
     """The rhovid config of an imported checkpoint: the method's defaults, the source's shapes."""
     c = config_lib.base_config(method or "byol")
-    c.method = method  # "" = unknown (supervised or backbone-only checkpoint)
+    # No ρ method: a classifier and no projection head is a supervised checkpoint; a bare backbone
+    # (or --backbone_only without PySlowFast's CONTRASTIVE.TYPE) says nothing about its training.
+    c.method = method or (SUPERVISED if spec.num_classes and spec.projector is None else UNKNOWN_METHOD)
     c.model.depth, c.model.width = spec.depth, spec.width
     if with_heads and spec.projector is not None:
         p = spec.projector
@@ -432,7 +435,7 @@ def run(f: flags.FlagValues) -> None:
         r = import_checkpoint(f.checkpoint, f.out, source=f["from"].value, method=f.method,
                               backbone_only=f.backbone_only, report_path=f.report)
     except (ValueError, FileNotFoundError, FileExistsError, ImportError) as e:
-        sys.exit(f"convert: error: {e}")
+        raise UserError(str(e)) from e  # one line and exit status 2 (rhovid.cli)
     print(f"Imported a Slow R-{r['depth']} (width {r['width']}, method {r['method'] or 'unknown'}, "
           f"heads: {', '.join(r['heads']) or 'none'}) from the {r['layout']} layout: "
           f"{r['num_mapped']} rhovid variables into {r['out']}; {len(r['ignored'])} "
@@ -447,4 +450,4 @@ def run(f: flags.FlagValues) -> None:
 
 if __name__ == "__main__":
     define_flags()
-    app.run(main)
+    cli.run(main)

@@ -1,0 +1,1 @@
+"""The experiment configs, installed as the package `rhovid.configs` (see rhovid.cli)."""

@@ -1,0 +1,1 @@
+"""Evaluation configs: linear probe, fine-tuning, kNN (installed as `rhovid.configs.eval`)."""
