@@ -31,7 +31,7 @@ largest then run for real — a RESOURCE_EXHAUSTED anywhere counts as "does not 
 `--search_max_videos` and `--search_budget_s`); and the input pipeline on this host's cores
 (rhovid's reader on generated TFDS records of real JPEG frames, ρ = 2, colour left to the device,
 tf.data's default parallelism; needs TensorFlow, skipped with the reason where it is missing).
-A total `--budget_s` keeps the run under 8 minutes: a case that would not fit in the time left
+A total `--budget_s` (470 s) keeps the run under 8 minutes: a case that would not fit in the time left
 is recorded as skipped, never silently dropped.
 
 Writes `<out_dir>/accelerator-<device kind>.json` (`accelerator-smoke.json` with --smoke) with
@@ -44,6 +44,7 @@ tests/test_accelerator_smoke.py runs it.
 from __future__ import annotations
 
 import datetime
+import importlib.util
 import json
 import math
 import os
@@ -84,9 +85,9 @@ _DEFAULTS = {
     "warmup": (2, 1),
     "steps": (10, 2),
     "windows": (2, 1),
-    "budget_s": (450, 170),
+    "budget_s": (470, 170),
     "search_max_videos": (128, 4),
-    "search_budget_s": (150, 45),
+    "search_budget_s": (120, 45),
     "pipeline_videos": (16, 3),
     "pipeline_seconds": (4.0, 3.0),
     "pipeline_size": ("320x256", "80x64"),
@@ -111,11 +112,11 @@ flags.DEFINE_integer("videos", None, "Videos per device (each gives ρ clip-view
 flags.DEFINE_integer("warmup", None, "Untimed steps after compiling. Default 2 (1).")
 flags.DEFINE_integer("steps", None, "Steps per timing window. Default 10 (2).")
 flags.DEFINE_integer("windows", None, "Timing windows. Default 2 (1).")
-flags.DEFINE_float("budget_s", None, "Wall-clock budget of the whole run. Default 450 (110).")
+flags.DEFINE_float("budget_s", None, "Wall-clock budget of the whole run. Default 470 (170).")
 flags.DEFINE_bool("search", True, "Search the largest per-device batch that fits.")
 flags.DEFINE_string("search_case", "byol:2", "The case whose batch is searched.")
 flags.DEFINE_integer("search_max_videos", None, "Largest batch tried. Default 128 (4).")
-flags.DEFINE_float("search_budget_s", None, "Time reserved for the search. Default 150 (40).")
+flags.DEFINE_float("search_budget_s", None, "Time reserved for the search. Default 120 (45).")
 flags.DEFINE_float("memory_limit_mb", 0, "Memory a batch must fit in (0: the device's own limit).")
 flags.DEFINE_bool("pipeline", True, "Measure the input pipeline on this host's cores.")
 flags.DEFINE_integer("pipeline_videos", None, "Generated videos. Default 16 (3).")
@@ -123,7 +124,7 @@ flags.DEFINE_float("pipeline_seconds", None, "Length of each generated video. De
 flags.DEFINE_string("pipeline_size", None, "WxH of the generated frames. Default 320x256 (80x64).")
 flags.DEFINE_integer("pipeline_batch", None, "Videos per pipeline batch. Default 16 (4).")
 flags.DEFINE_integer("pipeline_batches", None, "Timed pipeline batches. Default 12 (3).")
-flags.DEFINE_float("pipeline_budget_s", None, "Time reserved for the pipeline. Default 90 (40).")
+flags.DEFINE_float("pipeline_budget_s", None, "Time reserved for the pipeline. Default 90 (30); 0 without TensorFlow.")
 flags.DEFINE_string("out_dir", os.path.join(_HERE, "results"), "Where the JSON goes.")
 flags.DEFINE_string("child", None, "(internal) the JSON spec of one measurement, run in this process.")
 FLAGS = flags.FLAGS
@@ -517,7 +518,9 @@ def main(argv):
         return
     t_start = time.perf_counter()
     budget = opt("budget_s")
-    reserve = (opt("search_budget_s") if FLAGS.search else 0) + (opt("pipeline_budget_s") if FLAGS.pipeline else 0)
+    has_tf = importlib.util.find_spec("tensorflow") is not None  # else the pipeline is skipped at once
+    pipeline_reserve = opt("pipeline_budget_s") if FLAGS.pipeline and has_tf else 0
+    reserve = (opt("search_budget_s") if FLAGS.search else 0) + pipeline_reserve
     left = lambda: budget - (time.perf_counter() - t_start)  # noqa: E731
 
     specs = [parse_case(c) for c in FLAGS.cases or (SMOKE_CASES if FLAGS.smoke else DEFAULT_CASES)]
@@ -551,7 +554,7 @@ def main(argv):
         if base is None:
             search = {"case": case_name(spec), "skipped": "its case was not measured"}
         else:
-            room = min(opt("search_budget_s"), left() - (opt("pipeline_budget_s") if FLAGS.pipeline else 0))
+            room = min(opt("search_budget_s"), left() - pipeline_reserve)
             search = run_child(
                 {"kind": "search", **spec, "videos": base["videos"], "budget_s": room - 15}, timeout=room + 30
             )
