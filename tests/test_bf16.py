@@ -20,7 +20,7 @@ input rounding does (+ 0.1 % of the loss, + 0.01 of direction, for runs where it
 Absolute bounds besides: the pooled features of every clip within cosine 0.995 of float32's,
 the loss within 5 % (+ 0.01), the gradient cosine ≥ 0.5 (a wrong or dropped gradient would be
 ~0). Measured on the tiny net (matmul_forms="auto" on the CPU): features cos 0.9985 for every
-method; loss change 1.2–3.2× and direction change 1.7–3.7× the input rounding's (SimCLR: loss
+method; loss change at most 3.2× and direction change 1.7–3.7× the input rounding's (SimCLR: loss
 2.81 ± 0.053 vs ± 0.017, 1 − cos 0.197 vs 0.117; ρBYOL 0.087 vs 0.031; ρSwAV 0.111 vs 0.030).
 """
 
