@@ -147,6 +147,7 @@ def build_train_step(
     bn_group_size: int | None = None,
     seed: int = 0,
     backbone_overrides: dict[str, Any] | None = None,
+    abstract: bool = False,
 ) -> BuiltStep:
     """The trainer's step for `config` on a 1-D mesh of `devices`, with a random uint8 batch.
 
@@ -156,6 +157,8 @@ def build_train_step(
       bn_group_size: BN group in clips; None = the config's (with -1 meaning per device).
       seed: for the parameters and the random clips.
       backbone_overrides: ResNet3D attributes to change (e.g. a convolution formulation).
+      abstract: give the state and batch as shapes only (`jax.ShapeDtypeStruct`), allocating
+        nothing: enough to lower and compile the step and read its memory analysis.
     """
     mesh = sharding.make_mesh(devices)
     c = config
@@ -172,14 +175,23 @@ def build_train_step(
     lr = optim.make_lr_schedule(optim.peak_learning_rate(c.optim, c.batch_size), total, 10)
     tx = optim.make_optimizer(c.optim, lr)
     clip_shape = (c.data.num_frames, c.data.crop_size, c.data.crop_size, 3)
-    state = create_train_state(net=net, objective=objective, tx=tx, clip_shape=clip_shape,
-                               num_views=v, global_batch_size=c.batch_size,
-                               embed_dim=c.model.embed_dim, seed=seed, mesh=mesh)
+
+    def make_state():
+        return create_train_state(net=net, objective=objective, tx=tx, clip_shape=clip_shape,
+                                  num_views=v, global_batch_size=c.batch_size,
+                                  embed_dim=c.model.embed_dim, seed=seed, mesh=mesh)
+
+    state = jax.eval_shape(make_state) if abstract else make_state()
     step = make_train_step(c, net, objective, tx, lr_schedule=lr,
                            momentum_schedule=optim.make_momentum_schedule(
                                c.objective.momentum_base or 0.99, total),
                            steps_per_epoch=100, mesh=mesh)
     local = c.batch_size // jax.process_count()
+    if abstract:
+        shape = (c.batch_size, v) + clip_shape
+        batch = {"clips": jax.ShapeDtypeStruct(shape, np.uint8, sharding=sharding.batch_sharding(mesh))}
+        empty = {"clips": np.empty((0, v) + clip_shape, np.uint8)}  # nothing allocated
+        return BuiltStep(step=step, state=state, batch=batch, mesh=mesh, host_batch=empty)
     rng = np.random.default_rng(seed + jax.process_index())
     host = {"clips": rng.integers(0, 256, (local, v) + clip_shape, dtype=np.uint8)}
     batch = sharding.to_global(host, mesh)

@@ -39,14 +39,14 @@ import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
-import av
 import numpy as np
 import tensorflow as tf
 from absl import app, flags
-from scipy import ndimage
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests"))
 import dataset_fixtures  # noqa: E402  (the records writer used by the tests)
+from common import cpu_model  # noqa: E402
+from jpeg_records import FPS, HEIGHT, WIDTH, texture_frames, write_frame_records  # noqa: E402
 
 from rhovid import config as config_lib  # noqa: E402
 from rhovid.data.reading import augment, frames, sampling, streams  # noqa: E402
@@ -61,30 +61,28 @@ flags.DEFINE_integer("naive_window_batches", 2, "naive batches per timing window
 flags.DEFINE_string("out", "benchmarks/results/input_pipeline.json", "JSON output path.")
 # Internal: each measurement runs in a fresh process (one run can slow the next one down in the
 # same process), started by main() with these flags; it prints its result as JSON.
-flags.DEFINE_enum("measure", None, ["rhovid", "naive", "naive_decode", "device_cost"], "(internal)")
+flags.DEFINE_enum("measure", None, ["rhovid", "naive", "naive_decode", "device_cost", "breakdown"], "(internal)")
+flags.DEFINE_bool("breakdown_only", False, "Only the per-stage CPU breakdown of rhovid's reader (about a minute).")
+flags.DEFINE_integer("breakdown_clips", 48, "Clips timed per stage in the breakdown.")
 flags.DEFINE_string("work", None, "(internal) directory with the videos and the records.")
 flags.DEFINE_integer("rho", 2, "(internal) clips per video.")
 flags.DEFINE_bool("on_device", False, "(internal) photometric augmentation left to the device.")
 FLAGS = flags.FLAGS
 
-WIDTH, HEIGHT, FPS, T, TAU, CROP = 320, 256, 30, 8, 8, 224
+T, TAU, CROP = 8, 8, 224
 
 
 def make_videos(directory: str, num: int, seconds: float, gop: int) -> list[str]:
-    """H.264 mp4s of a smooth random texture panning with a moving square (codec-realistic)."""
-    rng = np.random.default_rng(0)
+    """H.264 mp4s of `texture_frames` (codec-realistic)."""
+    import av  # noqa: PLC0415 (only the naive baseline needs PyAV)
+
     paths = []
     for v in range(num):
-        texture = ndimage.gaussian_filter(rng.uniform(0, 255, (HEIGHT + 200, WIDTH + 400, 3)), (3, 3, 0))
-        texture = np.clip((texture - texture.mean()) * 4 + 128, 0, 255).astype(np.uint8)
         path = os.path.join(directory, f"video{v}.mp4")
         with av.open(path, "w") as out:
             stream = out.add_stream("libx264", rate=FPS, options={"g": str(gop), "preset": "medium"})
             stream.width, stream.height, stream.pix_fmt = WIDTH, HEIGHT, "yuv420p"
-            for i in range(int(seconds * FPS)):
-                img = texture[i % 200 : i % 200 + HEIGHT, i : i + WIDTH].copy()
-                y, x = 40 + int(30 * np.sin(i / 10)), (3 * i) % (WIDTH - 40)
-                img[y : y + 40, x : x + 40] = (255, 40 * v % 256, 0)
+            for img in texture_frames(v, int(seconds * FPS)):
                 for packet in stream.encode(av.VideoFrame.from_ndarray(img, format="rgb24")):
                     out.mux(packet)
             for packet in stream.encode():
@@ -95,6 +93,8 @@ def make_videos(directory: str, num: int, seconds: float, gop: int) -> list[str]
 
 def write_records(paths: list[str], data_dir: str) -> None:
     """Decode each mp4 once (PyAV) and store its frames as JPEG (quality 90) in the records format."""
+    import av  # noqa: PLC0415
+
     examples = []
     for i, path in enumerate(paths):
         with av.open(path) as c:
@@ -179,6 +179,7 @@ def naive_clip(container, stream, start: int, stride: int) -> tuple[np.ndarray, 
 
 def naive_clips(paths: list[str], rho: int, stats: dict):
     """Yields (frames uint8 [T, H, W, 3], clip number) decoded PySlowFast-style; counts decodes."""
+    import av  # noqa: PLC0415
     rng = np.random.default_rng(1)
     stride = TAU * FPS // 30
     num_frames = int(FLAGS.seconds * FPS)
@@ -242,6 +243,130 @@ def measure_device_color(num_clips: int = 8) -> dict:
         fn(jax.random.key(i), x).block_until_ready()
     return {"backend": jax.default_backend(), "ms_per_clip": 1e3 * (time.perf_counter() - start) / (reps * num_clips)}
 
+BREAKDOWN_STAGES = (
+    ("read", "TFRecord read of the video's record (per clip: / ρ)"),
+    ("parse", "parse the example into its [N] JPEG strings, undecoded (per clip: / ρ)"),
+    ("decode_full", "JPEG-decode the clip's T sampled frames, whole (for comparison)"),
+    ("decode_window", "JPEG-decode the T frames inside the crop window only (what rhovid does)"),
+    ("resize", "bilinear resize of the T cropped frames to S² (float32)"),
+    ("round_flip", "round to uint8 and random horizontal flip"),
+    ("batch", "stack the batch's clips into one uint8 array"),
+    ("host_to_device", "jax.device_put of the uint8 batch and wait (this machine's JAX device)"),
+)
+
+
+def measure_breakdown(data_dir: str, rho: int, num_clips: int) -> dict:
+    """CPU ms per clip of each stage of rhovid's reader, each timed alone, one thread.
+
+    The stages run rhovid's own functions (`pipeline.decode_frames`, `augment.crop_and_resize`,
+    `augment.flip_only`) as compiled graphs on clips and crop windows sampled the way the reader
+    samples them; `whole` is the reader itself (single-threaded tf.data, colour on the device),
+    so `whole − Σ stages` is what tf.data's per-element machinery (map_fn over views, batching,
+    Python iteration) adds. Each stage is called from Python once per clip; the CPU time of calling
+    a no-op graph that way (`graph_call_ms_subtracted`) is taken off, and the read is one in-graph
+    pass over the records.
+    """
+    import glob  # noqa: PLC0415
+
+    import jax  # noqa: PLC0415
+    import tensorflow_datasets as tfds  # noqa: PLC0415
+
+    from rhovid.data import records  # noqa: PLC0415
+
+    cfg_data = data_config(data_dir, rho, True)
+    cfg = augment.AugmentConfig.pretrain(cfg_data)
+    builder = tfds.builder_from_directory(os.path.join(data_dir, "bench", "1.0.0"))
+    files = sorted(glob.glob(os.path.join(data_dir, "bench", "1.0.0", "*.tfrecord*")))
+    parse = tf.function(pipeline._example_parser(builder.info.features))  # noqa: SLF001 (the reader's own parser)
+    videos = max(1, num_clips // rho)
+    read = tf.data.TFRecordDataset(files).repeat()
+
+    def cpu_ms(fn, items, minus_call: bool = True) -> float:
+        """CPU ms of calling compiled `fn` on each item, less the cost of a call of a no-op graph."""
+        fn(items[0])  # trace
+        t = time.process_time()
+        for it in items:
+            out = fn(it)
+        del out
+        return 1e3 * (time.process_time() - t) - (call_ms * len(items) if minus_call else 0.0)
+
+    call_ms = 0.0
+    noop = tf.function(lambda x: tf.identity(x))
+    call_ms = cpu_ms(noop, [tf.constant(0)] * 200, minus_call=False) / 200  # per call of a graph from Python
+    def total_bytes(n, r):
+        return n + tf.cast(tf.strings.length(r), tf.int64)
+
+    read_graph = tf.function(lambda: read.take(videos).reduce(tf.constant(0, tf.int64), total_bytes))
+    read_ms = cpu_ms(lambda _: read_graph(), [None] * 3) / 3
+    raws = list(read.take(videos))
+    parse_ms = cpu_ms(parse, raws)
+    examples = [parse(r) for r in raws]
+    clips = []  # (strings, indices [T], window)
+    for v, ex in enumerate(examples):
+        key = sampling.make_key(0, v)
+        k_idx, k_views = sampling.split_key(key, 2)
+        idx = sampling.sample_clips(k_idx, ex[records.NUM_FRAMES], ex[records.FPS], num_clips=rho, clip_len=T,
+                                    frame_stride=TAU, target_fps=30.0)
+        shape = tf.io.extract_jpeg_shape(ex[records.VIDEO][0])
+        for c in range(rho):
+            k_crop = sampling.split_key(sampling.fold_in(k_views, c), 3)[0]
+            window = augment.inception_crop_window(k_crop, shape[0], shape[1], cfg.area_range, cfg.aspect_range)
+            clips.append((ex[records.VIDEO], idx[c], window))
+    n = len(clips)
+    decode_full = tf.function(lambda c: pipeline.decode_frames(c[0], c[1], None, T))
+    decode_window = tf.function(lambda c: pipeline.decode_frames(c[0], c[1], c[2], T))
+    cropped = [decode_window(c) for c in clips]
+    resize = tf.function(lambda x: augment.crop_and_resize(x, None, CROP, unit=False))
+    resized = [resize(x) for x in cropped]
+    round_flip = tf.function(lambda x: augment.flip_only(sampling.make_key(0, 1), tf.cast(x + 0.5, tf.uint8), cfg))
+    final = [round_flip(x) for x in resized]
+    batch_clips = FLAGS.batch * max(rho, 2)
+    groups = [final[i : i + batch_clips] for i in range(0, n - batch_clips + 1, batch_clips)] or [final]
+    stack = tf.function(lambda xs: tf.stack(xs))
+    batches = [stack(g).numpy() for g in groups]
+    device = jax.devices()[0]
+
+    def to_device(b):
+        return jax.block_until_ready(jax.device_put(b, device))
+
+    per_clip = {
+        "read": read_ms / (videos * rho),
+        "parse": parse_ms / (videos * rho),
+        "decode_full": cpu_ms(decode_full, clips) / n,
+        "decode_window": cpu_ms(decode_window, clips) / n,
+        "resize": cpu_ms(resize, cropped) / n,
+        "round_flip": cpu_ms(round_flip, resized) / n,
+        "batch": cpu_ms(stack, groups) / sum(len(g) for g in groups),
+        "host_to_device": cpu_ms(to_device, batches) / sum(b.shape[0] for b in batches),
+    }
+    whole = measure_rhovid(data_dir, rho, True)
+    whole_ms = 1e3 / whole["clips_per_cpu_s"]
+    used = ("read", "parse", "decode_window", "resize", "round_flip", "batch")
+    return {
+        "ms_per_clip": per_clip,
+        "stages": dict(BREAKDOWN_STAGES),
+        "sum_of_reader_stages_ms": sum(per_clip[k] for k in used),
+        "whole_reader_ms_per_clip": whole_ms,
+        "whole_reader_clips_per_cpu_s": whole["clips_per_cpu_s"],
+        "overhead_ms": whole_ms - sum(per_clip[k] for k in used),
+        "window_area_fraction": float(np.mean([float(w[2] * w[3]) for _, _, w in clips])) / (WIDTH * HEIGHT),
+        "graph_call_ms_subtracted": call_ms,
+        "clips": n, "rho": rho, "T": T, "crop": CROP, "jax_backend": jax.default_backend(),
+    }
+
+
+def print_breakdown(b: dict) -> None:
+    total = b["whole_reader_ms_per_clip"]
+    print(f"\nper-clip CPU time of rhovid's reader (ρ={b['rho']}, {b['T']}×{b['crop']}², one thread, "
+          f"colour on the device; crop windows cover {100 * b['window_area_fraction']:.0f}% of the frame on average)")
+    print(f"{'stage':<16}{'ms/clip':>9}{'% of whole':>11}  what")
+    for name, what in BREAKDOWN_STAGES:
+        ms = b["ms_per_clip"][name]
+        print(f"{name:<16}{ms:>9.2f}{100 * ms / total:>10.0f}%  {what}")
+    print(f"{'overhead':<16}{b['overhead_ms']:>9.2f}{100 * b['overhead_ms'] / total:>10.0f}%  "
+          "whole − (read, parse, decode_window, resize, round_flip, batch): tf.data, map_fn, iteration")
+    print(f"{'whole':<16}{total:>9.2f}{100:>10.0f}%  the reader, {b['whole_reader_clips_per_cpu_s']:.1f} clips/CPU-s")
+
 
 def measure_in_child() -> dict:
     """The measurement named by --measure, in this (fresh) process."""
@@ -254,6 +379,8 @@ def measure_in_child() -> dict:
         return measure_naive(paths, FLAGS.rho, FLAGS.on_device)
     if FLAGS.measure == "naive_decode":
         return measure_naive(paths, FLAGS.rho, None)
+    if FLAGS.measure == "breakdown":
+        return measure_breakdown(os.path.join(FLAGS.work, "tfds"), FLAGS.rho, FLAGS.breakdown_clips)
     return measure_device_color()
 
 
@@ -262,11 +389,17 @@ def run_child(work: str, measure: str, rho: int = 2, on_device: bool = False) ->
     args = [sys.executable, os.path.abspath(__file__), f"--measure={measure}", f"--work={work}",
             f"--rho={rho}", f"--on_device={on_device}"]
     args += [f"--{k}={getattr(FLAGS, k)}" for k in
-             ("seconds", "batch", "windows", "window_batches", "naive_window_batches")]
+             ("seconds", "batch", "windows", "window_batches", "naive_window_batches", "breakdown_clips")]
     done = subprocess.run(args, capture_output=True, text=True, check=False)
     if done.returncode:
         raise RuntimeError(f"{' '.join(args)} failed:\n{done.stderr[-3000:]}")
     return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def _av_version() -> str:
+    import av  # noqa: PLC0415
+
+    return av.__version__
 
 
 def main(argv):
@@ -276,6 +409,18 @@ def main(argv):
         return
     work = tempfile.mkdtemp(prefix="rhovid_bench_")
     t0 = time.perf_counter()
+    if FLAGS.breakdown_only:  # JPEG records straight from the frames: no mp4s, no naive rows
+        write_frame_records(os.path.join(work, "tfds"), FLAGS.num_videos, FLAGS.seconds)
+        print(f"prepared {FLAGS.num_videos} videos in {time.perf_counter() - t0:.0f} s ({work})")
+        b = run_child(work, "breakdown", 2)
+        print_breakdown(b)
+        out = FLAGS.out.replace(".json", "_breakdown.json")
+        with open(out, "w") as f:
+            json.dump({"command": " ".join(sys.argv), "cpu": cpu_model(), "cpu_count": os.cpu_count(),
+                       "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "load_average": os.getloadavg(),
+                       "videos": FLAGS.num_videos, "seconds": FLAGS.seconds, "tf": tf.__version__, **b}, f, indent=2)
+        print(f"wrote {out}")
+        return
     paths = make_videos(work, FLAGS.num_videos, FLAGS.seconds, FLAGS.gop)
     write_records(paths, os.path.join(work, "tfds"))
     print(f"prepared {len(paths)} videos in {time.perf_counter() - t0:.0f} s ({work})")
@@ -294,10 +439,12 @@ def main(argv):
             "videos": FLAGS.num_videos, "seconds": FLAGS.seconds, "size": [WIDTH, HEIGHT], "fps": FPS,
             "gop": FLAGS.gop, "T": T, "tau": TAU, "crop": CROP, "batch": FLAGS.batch,
             "windows": FLAGS.windows, "speedup": "best window vs best window, clips per CPU-second",
-            "cpu_count": os.cpu_count(), "tf": tf.__version__, "av": av.__version__,
+            "cpu_count": os.cpu_count(), "tf": tf.__version__, "av": _av_version(),
         },
         "rows": rows,
         "device_photometric_cost": run_child(work, "device_cost"),
+        "breakdown": run_child(work, "breakdown", 2),
+        "cpu": cpu_model(),
     }
     os.makedirs(os.path.dirname(FLAGS.out), exist_ok=True)
     with open(FLAGS.out, "w") as f:
@@ -312,6 +459,7 @@ def main(argv):
     d = result["device_photometric_cost"]
     print(f"\ndevice-side photometric cost (excluded above), jitted on {d['backend']}: "
           f"{d['ms_per_clip']:.1f} ms/clip")
+    print_breakdown(result["breakdown"])
     print(f"wrote {FLAGS.out}")
 
 

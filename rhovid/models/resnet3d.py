@@ -11,6 +11,16 @@ Time is never downsampled. The spatial stride sits on the 3×3 conv (PySlowFast'
 `STRIDE_1X1: False`). Depth 18 uses basic blocks (temporal kernel on their first 3×3 conv);
 depths 50 and 101 use bottlenecks. `width` is the stem's channel count (64 for the paper's nets,
 8 for tiny test models). Depth 14 (one bottleneck per stage) exists only to keep tests fast.
+
+Mixed precision (`model.dtype=bfloat16`): the convolutions (bf16 inputs and kernels; GPUs and
+TPUs accumulate their products in float32), BN outputs, ReLUs, max-pool and residual sums run
+in bfloat16. Float32 throughout are: the parameters (each conv casts its float32 kernel at use,
+so gradients and the optimiser state are float32), BN's batch statistics, running averages and
+normalisation arithmetic (layers.BatchNorm), and the global average pool, so the features this
+module hands to the heads are float32. Downstream of it everything is float32 too: the
+projection and prediction heads (heads.MLP casts its input), SwAV's prototypes and Sinkhorn,
+the losses, and the MoCo and SwAV queues. tests/test_bf16.py checks losses and gradients against
+float32 for every method.
 """
 
 from __future__ import annotations
