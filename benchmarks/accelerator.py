@@ -399,7 +399,7 @@ def measure_pipeline(spec: dict) -> dict:
     import jpeg_records  # noqa: PLC0415 (benchmarks/jpeg_records.py)
 
     from rhovid import config as config_lib  # noqa: PLC0415
-    from rhovid.data import pipeline  # noqa: PLC0415
+    from rhovid.data.reading import streams  # noqa: PLC0415
 
     tf.config.set_visible_devices([], "GPU")
     width, height = (int(x) for x in spec["size"].split("x"))
@@ -412,7 +412,7 @@ def measure_pipeline(spec: dict) -> dict:
     cfg.num_frames, cfg.frame_stride, cfg.crop_size = spec["frames"], spec["stride"], spec["crop"]
     cfg.shuffle_buffer = 16
     warm, n = 2, spec["batches"]
-    src = pipeline.make_pretrain_source(cfg, global_batch_size=spec["batch"], seed=0, num_steps=warm + n)
+    src = streams.make_pretrain_source(cfg, global_batch_size=spec["batch"], seed=0, num_steps=warm + n)
     it = iter(src.dataset.as_numpy_iterator())
     for _ in range(warm):
         next(it)

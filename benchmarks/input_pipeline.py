@@ -49,7 +49,7 @@ from common import cpu_model  # noqa: E402
 from jpeg_records import FPS, HEIGHT, WIDTH, texture_frames, write_frame_records  # noqa: E402
 
 from rhovid import config as config_lib  # noqa: E402
-from rhovid.data.reading import augment, frames, sampling, streams  # noqa: E402
+from rhovid.data.reading import augment, frames, sampling, streams, tfrecords  # noqa: E402
 
 flags.DEFINE_integer("num_videos", 12, "Source videos to generate.")
 flags.DEFINE_float("seconds", 10.0, "Length of each video.")
@@ -277,7 +277,7 @@ def measure_breakdown(data_dir: str, rho: int, num_clips: int) -> dict:
     cfg = augment.AugmentConfig.pretrain(cfg_data)
     builder = tfds.builder_from_directory(os.path.join(data_dir, "bench", "1.0.0"))
     files = sorted(glob.glob(os.path.join(data_dir, "bench", "1.0.0", "*.tfrecord*")))
-    parse = tf.function(pipeline._example_parser(builder.info.features))  # noqa: SLF001 (the reader's own parser)
+    parse = tf.function(tfrecords._example_parser(builder.info.features))  # noqa: SLF001 (the reader's own parser)
     videos = max(1, num_clips // rho)
     read = tf.data.TFRecordDataset(files).repeat()
 
@@ -313,8 +313,8 @@ def measure_breakdown(data_dir: str, rho: int, num_clips: int) -> dict:
             window = augment.inception_crop_window(k_crop, shape[0], shape[1], cfg.area_range, cfg.aspect_range)
             clips.append((ex[records.VIDEO], idx[c], window))
     n = len(clips)
-    decode_full = tf.function(lambda c: pipeline.decode_frames(c[0], c[1], None, T))
-    decode_window = tf.function(lambda c: pipeline.decode_frames(c[0], c[1], c[2], T))
+    decode_full = tf.function(lambda c: frames.decode_frames(c[0], c[1], None, T))
+    decode_window = tf.function(lambda c: frames.decode_frames(c[0], c[1], c[2], T))
     cropped = [decode_window(c) for c in clips]
     resize = tf.function(lambda x: augment.crop_and_resize(x, None, CROP, unit=False))
     resized = [resize(x) for x in cropped]

@@ -3,7 +3,7 @@
 `texture_frames` draws a smooth random texture panning under a moving square (so JPEG and H.264
 sizes are like real footage's, not flat colour's); `write_frame_records` stores such videos as
 TFDS records of JPEG frames (quality 90) with the tests' writer (tests/dataset_fixtures.py), the
-format `rhovid.data.pipeline` reads.
+format `rhovid.data.reading.streams` reads.
 """
 
 from __future__ import annotations

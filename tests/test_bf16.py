@@ -31,11 +31,12 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from rhovid import config as config_lib
+from rhovid import presets
+from rhovid.data.reading.device_augment import normalize
 from rhovid.methods import StepInfo, build_objective
 from rhovid.models.network import build_network
 from rhovid.state import target_subset
-from rhovid.steps import PER_CLIP_KEYS, normalize
+from rhovid.steps import PER_CLIP_KEYS
 
 B, V, T, S = 4, 2, 2, 16  # videos, views, frames, crop
 INPUT_ROUNDING = 2.0**-9  # relative error of one bfloat16 rounding (8 significant bits)
@@ -43,7 +44,7 @@ LOSS_FACTOR = DIRECTION_FACTOR = 6.0  # see the module docstring
 
 
 def _config(method: str):
-    c = config_lib.apply_presets(config_lib.base_config(method), "tiny")
+    c = presets.build_config(method, "tiny")
     with c.unlocked():
         c.data.num_frames, c.data.crop_size, c.batch_size = T, S, B
         c.objective.queue_size = 64
