@@ -174,14 +174,13 @@ def _demo_evaluation(c: ml_collections.ConfigDict) -> None:
     """An evaluation config at the demo's scale, as the demo's own table evaluates, in seconds.
 
     The clips and the dataset come from the pretrained run (`rhovid.eval.inherit`); this sets the
-    demo's views (2 clips × 1 crop per video, train and test), its kNN k = 20, the fast probe for
-    the linear protocol (what the demo reports), and the digit label (`--config.data.label_key=motion`
-    for the other one).
+    demo's views (2 clips × 1 crop per video, train and test), its kNN k = 20 and the fast probe for
+    the linear protocol (what the demo reports). The label is the dataset's `label`, the digit
+    (`--config.data.label_key=motion` for the other one).
     """
     if c.task == "finetune":
         raise UserError("configs/eval/finetune.py has no :demo preset; evaluate a demo run with "
                         "configs/eval/knn.py:demo or configs/eval/linear.py:demo.")
-    c.data.label_key = "digit"
     c.data.num_test_clips, c.data.num_test_crops = 2, 1
     c.batch_size = 64
     e = c.eval

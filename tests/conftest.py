@@ -25,6 +25,7 @@ os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES", "0")
 # lane (`-m "not slow"`) stays a few minutes as tests are added: a new test that runs for more
 # than ~30 s on a 2-core CPU gets a line here (or a `@pytest.mark.slow` of its own).
 MARKERS = {
+    "test_cli.py::test_finished_run_says_so": ("slow", "subprocess"),
     "test_colabs.py": ("slow", "notebook"),
     "test_convert.py": ("torch",),
     "test_conv_formulations.py": ("slow",),

@@ -48,6 +48,10 @@ def _config(method: str):
     with c.unlocked():
         c.data.num_frames, c.data.crop_size, c.batch_size = T, S, B
         c.objective.queue_size = 64
+        # BN over all 8 clips (views mixed), the conditioning the tolerances below were measured in:
+        # with the default one-view groups BN normalises over 4 clips of a 16² tiny net, and the
+        # loss becomes so ill-conditioned that no rounding-based bound is informative.
+        c.model.bn_mix_views = True
     return c
 
 

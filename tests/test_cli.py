@@ -105,11 +105,12 @@ def test_print_config_from_another_directory(tmp_path):
 
 
 def test_finished_run_says_so(tmp_path):
-    """A `num_steps` run whose last step is saved trains nothing and says at which step it ended."""
-    (tmp_path / "checkpoints" / "3").mkdir(parents=True)  # what orbax leaves: one folder per step
+    """A finished run, started again, trains nothing and says at which step it ended."""
+    first = _run("rhovid.main", "--config=configs/mocov.py:tiny", f"--workdir={tmp_path}")
+    assert first.returncode == 0, first.stderr[-3000:]
     proc = _run("rhovid.main", "--config=configs/mocov.py:tiny", f"--workdir={tmp_path}")
     assert proc.returncode == 0, proc.stderr[-3000:]
-    assert "already finished at step 3 (num_steps=3)" in proc.stderr
+    assert "already finished at step 3 of 3" in proc.stderr
     assert "Training" not in proc.stderr and "Unable to initialize backend" not in proc.stderr
 
 

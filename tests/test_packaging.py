@@ -9,6 +9,7 @@ import os
 import shutil
 import subprocess
 import sys
+import sysconfig
 
 import pytest
 
@@ -83,7 +84,11 @@ def test_editable_install_is_not_shadowed_by_a_rhovid_folder(tmp_path):
     cwd = tmp_path / "work"
     (cwd / "rhovid").mkdir(parents=True)  # no __init__.py: a namespace-package candidate
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
-    code = f"import site; site.addsitedir({str(site)!r}); import rhovid.cli; print(rhovid.cli.__file__)"
-    proc = subprocess.run([sys.executable, "-c", code], cwd=cwd, env=env, capture_output=True, text=True)
+    # The clone's install first, then this environment's site-packages (for absl & co.; it may hold
+    # another editable rhovid, which must come second): `-S` keeps Python from adding it first.
+    here = sysconfig.get_paths()["purelib"]
+    code = (f"import site; site.addsitedir({str(site)!r}); site.addsitedir({here!r}); "
+            "import rhovid.cli; print(rhovid.cli.__file__)")
+    proc = subprocess.run([sys.executable, "-S", "-c", code], cwd=cwd, env=env, capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert proc.stdout.strip() == str(src / "rhovid" / "cli.py")
