@@ -13,7 +13,7 @@ def _editable_options() -> dict:
     default mode applies.
     """
     try:
-        from setuptools.command.editable_wheel import _EditableMode  # noqa: PLC0415
+        from setuptools.command.editable_wheel import _EditableMode
     except ImportError:
         return {}
     return {"editable_wheel": {"mode": "compat"}} if "COMPAT" in _EditableMode.__members__ else {}

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs what the PyTorch interop tests (tests/test_convert.py) need into the active Python
-# environment, the lightest way that works on these machines (about 1 min 10 s, 1 GB):
-#   - torch 2.13.0, the CPU wheel (resolved from the machine's local wheel directory; the
+# environment, the lightest way for a CPU-only machine (about 1 min 10 s, 1 GB):
+#   - torch 2.13.0, the CPU wheel (from the package index pip is configured with; the
 #     `.[torch]` extra alone would pick a larger CUDA build);
 #   - pytorchvideo 0.1.5 without its dependencies: only `pytorchvideo.models` is used, which
 #     needs fvcore and iopath (installed here; parameterized only satisfies its metadata), and

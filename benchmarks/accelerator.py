@@ -165,7 +165,7 @@ def case_name(spec: dict) -> str:
 
 def case_config(spec: dict, videos: int):
     """The pretraining config of one case at `videos` videos per (single) device."""
-    import common  # noqa: PLC0415
+    import common
 
     size = "tiny" if FLAGS.smoke else "r50"
     c = common.bench_config(
@@ -187,7 +187,7 @@ def _memory(compiled) -> dict:
     """XLA's compiled memory analysis in bytes (empty where the backend has none)."""
     try:
         m = compiled.memory_analysis()
-    except Exception:  # noqa: BLE001
+    except Exception:
         return {}
     if m is None:
         return {}
@@ -199,7 +199,7 @@ def _memory(compiled) -> dict:
 def _device_memory(device) -> dict:
     try:
         stats = device.memory_stats() or {}
-    except Exception:  # noqa: BLE001
+    except Exception:
         stats = {}
     return {k: int(stats[k]) for k in ("peak_bytes_in_use", "bytes_limit", "bytes_in_use") if k in stats}
 
@@ -210,14 +210,14 @@ def _is_oom(e: BaseException) -> bool:
 
 
 def _tree_bytes(tree) -> int:
-    import jax  # noqa: PLC0415
+    import jax
 
     return int(sum(x.size * x.dtype.itemsize for x in jax.tree.leaves(tree)))
 
 
 def _time_steps(compiled, state, batch) -> tuple[Any, dict, list[float]]:
     """Warm-up, then `windows` windows of `steps` back-to-back steps; seconds per step of each."""
-    import jax  # noqa: PLC0415
+    import jax
 
     metrics = None
     for _ in range(opt("warmup")):
@@ -235,8 +235,8 @@ def _time_steps(compiled, state, batch) -> tuple[Any, dict, list[float]]:
 
 def measure_case(spec: dict) -> dict:
     """Compile, time and size one case on the first device."""
-    import common  # noqa: PLC0415
-    import jax  # noqa: PLC0415
+    import common
+    import jax
 
     videos = spec.get("videos") or opt("videos")
     config = case_config(spec, videos)
@@ -295,8 +295,8 @@ def measure_case(spec: dict) -> dict:
 
 def search_batch(spec: dict) -> dict:
     """The largest per-device batch (videos) of `spec` that fits, within a time budget."""
-    import common  # noqa: PLC0415
-    import jax  # noqa: PLC0415
+    import common
+    import jax
 
     t_start = time.perf_counter()
     budget = spec["budget_s"]
@@ -322,7 +322,7 @@ def search_batch(spec: dict) -> dict:
                 row["reason"] = "XLA's memory analysis exceeds the limit"
             else:
                 compiled_of[videos] = compiled
-        except Exception as e:  # noqa: BLE001
+        except Exception as e:
             if not _is_oom(e):
                 raise
             row.update(fits=False, reason=f"RESOURCE_EXHAUSTED while compiling: {str(e)[:200]}")
@@ -372,7 +372,7 @@ def search_batch(spec: dict) -> dict:
                 loss_finite=math.isfinite(float(metrics["loss"])),
             )
             break
-        except Exception as e:  # noqa: BLE001
+        except Exception as e:
             if not _is_oom(e):
                 raise
             probes.append({"videos": lo, "fits": False, "reason": "RESOURCE_EXHAUSTED when run"})
@@ -393,13 +393,13 @@ def search_batch(spec: dict) -> dict:
 def measure_pipeline(spec: dict) -> dict:
     """clip-views/s of rhovid's reader on generated JPEG-frame records, on all of this host's cores."""
     try:
-        import tensorflow as tf  # noqa: PLC0415
+        import tensorflow as tf
     except ImportError:
         return {"skipped": "tensorflow is not installed in this environment (pip install -e .)"}
-    import jpeg_records  # noqa: PLC0415 (benchmarks/jpeg_records.py)
+    import jpeg_records  # benchmarks/jpeg_records.py
 
-    from rhovid import config as config_lib  # noqa: PLC0415
-    from rhovid.data.reading import streams  # noqa: PLC0415
+    from rhovid import config as config_lib
+    from rhovid.data.reading import streams
 
     tf.config.set_visible_devices([], "GPU")
     width, height = (int(x) for x in spec["size"].split("x"))
@@ -445,29 +445,29 @@ def measure_pipeline(spec: dict) -> dict:
 
 
 def _cpu_model() -> str:
-    import common  # noqa: PLC0415
+    import common
 
     return common.cpu_model()
 
 
 def _machine() -> dict:
-    import common  # noqa: PLC0415
-    import jax  # noqa: PLC0415
-    import jaxlib  # noqa: PLC0415
-    import numpy  # noqa: PLC0415
-    import optax  # noqa: PLC0415
+    import common
+    import jax
+    import jaxlib
+    import numpy
+    import optax
 
     info = common.machine_info()
     info.update(jaxlib=jaxlib.__version__, optax=optax.__version__, numpy=numpy.__version__)
     try:
         info["platform_version"] = jax.devices()[0].client.platform_version
-    except Exception:  # noqa: BLE001
+    except Exception:
         pass
     return info
 
 
 def run_child_here(spec: dict) -> dict:
-    import jax  # noqa: PLC0415
+    import jax
 
     jax.config.update("jax_enable_compilation_cache", False)  # cold compile times
     kind = spec["kind"]
@@ -521,7 +521,7 @@ def main(argv):
     has_tf = importlib.util.find_spec("tensorflow") is not None  # else the pipeline is skipped at once
     pipeline_reserve = opt("pipeline_budget_s") if FLAGS.pipeline and has_tf else 0
     reserve = (opt("search_budget_s") if FLAGS.search else 0) + pipeline_reserve
-    left = lambda: budget - (time.perf_counter() - t_start)  # noqa: E731
+    left = lambda: budget - (time.perf_counter() - t_start)
 
     specs = [parse_case(c) for c in FLAGS.cases or (SMOKE_CASES if FLAGS.smoke else DEFAULT_CASES)]
     if FLAGS.remat_case:

@@ -52,7 +52,7 @@ def cpu_model() -> str:
 
 def machine_info() -> dict[str, Any]:
     """Where and when a benchmark ran: host, CPU, cores, load, versions, XLA flags, backend."""
-    import flax  # noqa: PLC0415
+    import flax
 
     devices = jax.devices()
     return {
@@ -71,15 +71,18 @@ def machine_info() -> dict[str, Any]:
     }
 
 
-
 def announce_machine() -> dict[str, Any]:
     """Cold-compile setup shared by the step benchmarks: disables JAX's persistent compilation
     cache (so compile times are real), prints one line about the machine, returns `machine_info()`."""
     jax.config.update("jax_enable_compilation_cache", False)
     info = machine_info()
-    print(f"machine: {info['cpu']}, {info['cpu_count']} cores, load {info['load_average_at_start']}, "
-          f"backend {info['backend']} ({info['device_kind']})", flush=True)
+    print(
+        f"machine: {info['cpu']}, {info['cpu_count']} cores, load {info['load_average_at_start']}, "
+        f"backend {info['backend']} ({info['device_kind']})",
+        flush=True,
+    )
     return info
+
 
 def write_json(path: str, payload: dict[str, Any]) -> None:
     """Writes `payload` (with the load at the end of the run added) as indented JSON."""
@@ -177,15 +180,29 @@ def build_train_step(
     clip_shape = (c.data.num_frames, c.data.crop_size, c.data.crop_size, 3)
 
     def make_state():
-        return create_train_state(net=net, objective=objective, tx=tx, clip_shape=clip_shape,
-                                  num_views=v, global_batch_size=c.batch_size,
-                                  embed_dim=c.model.embed_dim, seed=seed, mesh=mesh)
+        return create_train_state(
+            net=net,
+            objective=objective,
+            tx=tx,
+            clip_shape=clip_shape,
+            num_views=v,
+            global_batch_size=c.batch_size,
+            embed_dim=c.model.embed_dim,
+            seed=seed,
+            mesh=mesh,
+        )
 
     state = jax.eval_shape(make_state) if abstract else make_state()
-    step = make_train_step(c, net, objective, tx, lr_schedule=lr,
-                           momentum_schedule=optim.make_momentum_schedule(
-                               c.objective.momentum_base or 0.99, total),
-                           steps_per_epoch=100, mesh=mesh)
+    step = make_train_step(
+        c,
+        net,
+        objective,
+        tx,
+        lr_schedule=lr,
+        momentum_schedule=optim.make_momentum_schedule(c.objective.momentum_base or 0.99, total),
+        steps_per_epoch=100,
+        mesh=mesh,
+    )
     local = c.batch_size // jax.process_count()
     if abstract:
         shape = (c.batch_size, v) + clip_shape
@@ -202,7 +219,7 @@ def cost_flops(compiled: Any) -> float:
     """FLOPs of one call of a compiled program, from XLA's cost analysis (0 if unavailable)."""
     try:
         cost = compiled.cost_analysis()
-    except Exception:  # noqa: BLE001 (backends without cost analysis)
+    except Exception:  # backends without cost analysis
         return 0.0
     if isinstance(cost, (list, tuple)):
         cost = cost[0] if cost else {}

@@ -47,8 +47,11 @@ flags.DEFINE_string("parts_size", "r50_112", "Size whose shapes the parts use.")
 flags.DEFINE_list("variants", ["plain", "default", "default_ynn"], "rhovid variants (see VARIANTS).")
 flags.DEFINE_integer("rounds", 3, "Alternating rounds; each side runs every case once per round.")
 flags.DEFINE_integer("calls", 1, "Timed calls per case per round (4× this at the tiny size).")
-flags.DEFINE_string("torch_python", os.environ.get("RHOVID_TORCH_PYTHON", "/tmp/torchenv/bin/python"),
-                    "A Python interpreter with torch and pytorchvideo.")
+flags.DEFINE_string(
+    "torch_python",
+    os.environ.get("RHOVID_TORCH_PYTHON", "/tmp/torchenv/bin/python"),
+    "A Python interpreter with torch and pytorchvideo.",
+)
 flags.DEFINE_string("out", os.path.join(HERE, "results", "compare_pytorch.json"), "JSON output.")
 flags.DEFINE_string("rhovid_worker", "", "Internal: serve timing requests as this rhovid variant.")
 FLAGS = flags.FLAGS
@@ -56,10 +59,8 @@ FLAGS = flags.FLAGS
 # width, frames, crop, videos; heads as the paper's BYOL (tiny: the tests' tiny heads).
 SIZES = {
     "tiny": dict(width=8, frames=4, crop=32, videos=4, mlp_dim=64, embed_dim=32, predictor_dim=64),
-    "r50_112": dict(width=64, frames=8, crop=112, videos=2, mlp_dim=4096, embed_dim=256,
-                    predictor_dim=4096),
-    "r50_224": dict(width=64, frames=8, crop=224, videos=2, mlp_dim=4096, embed_dim=256,
-                    predictor_dim=4096),
+    "r50_112": dict(width=64, frames=8, crop=112, videos=2, mlp_dim=4096, embed_dim=256, predictor_dim=4096),
+    "r50_224": dict(width=64, frames=8, crop=224, videos=2, mlp_dim=4096, embed_dim=256, predictor_dim=4096),
 }
 RHO = 2
 YNN_ELTWISE = "--xla_cpu_experimental_ynn_fusion_type=eltwise"
@@ -96,9 +97,19 @@ def make_cases(size: str, parts: bool) -> list[tuple[str, dict]]:
         stem = name.startswith("stem")
         h = s["crop"] if stem else max(1, round(side * s["crop"] / 112))
         c_in = c_in if stem else c_in * s["width"] // 64
-        cases.append((f"{size} conv {name}", dict(
-            kind="conv", x=[clips, s["frames"], h, h, c_in], features=c_out * s["width"] // 64,
-            kernel=list(kernel), strides=list(strides), input_grad=not stem)))
+        cases.append(
+            (
+                f"{size} conv {name}",
+                dict(
+                    kind="conv",
+                    x=[clips, s["frames"], h, h, c_in],
+                    features=c_out * s["width"] // 64,
+                    kernel=list(kernel),
+                    strides=list(strides),
+                    input_grad=not stem,
+                ),
+            )
+        )
     return cases
 
 
@@ -108,16 +119,17 @@ def make_cases(size: str, parts: bool) -> list[tuple[str, dict]]:
 
 def rhovid_runner(case: dict, variant: str) -> Callable[[], Any]:
     """A no-argument callable running `case` in rhovid, compiled (not yet warmed up)."""
-    import common  # noqa: PLC0415 (imports JAX: only in workers)
-    import jax  # noqa: PLC0415
+    import common  # imports JAX: only in workers
+    import jax
 
-    from rhovid.models.layers import Conv3D  # noqa: PLC0415
-    from rhovid.models.resnet3d import ResNet3D  # noqa: PLC0415
+    from rhovid.models.layers import Conv3D
+    from rhovid.models.resnet3d import ResNet3D
 
     overrides = VARIANTS[variant][0]
     if case["kind"] == "step":
-        c = common.bench_config("byol", size="r50", videos=case["videos"], rho=RHO, frames=case["frames"],
-                                crop=case["crop"])
+        c = common.bench_config(
+            "byol", size="r50", videos=case["videos"], rho=RHO, frames=case["frames"], crop=case["crop"]
+        )
         with c.unlocked():
             c.model.width = case["width"]
             c.model.mlp_dim, c.model.embed_dim = case["mlp_dim"], case["embed_dim"]
@@ -137,29 +149,34 @@ def rhovid_runner(case: dict, variant: str) -> Callable[[], Any]:
         variables = jax.jit(lambda x: net.init(jax.random.PRNGKey(1), x, train=True))(x)
 
         def features(params, x):
-            out, _ = net.apply({"params": params, "batch_stats": variables["batch_stats"]}, x, train=True,
-                               mutable=["batch_stats"])
+            out, _ = net.apply(
+                {"params": params, "batch_stats": variables["batch_stats"]}, x, train=True, mutable=["batch_stats"]
+            )
             return out
 
         fn = features if case["kind"] == "forward" else jax.grad(lambda p, x: features(p, x).sum())
         compiled = jax.jit(fn).lower(variables["params"], x).compile()
         return lambda: compiled(variables["params"], x)
-    conv = Conv3D(case["features"], tuple(case["kernel"]), tuple(case["strides"]),
-                  **{k: v for k, v in overrides.items() if k in ("fold_temporal", "matmul_forms")})
+    conv = Conv3D(
+        case["features"],
+        tuple(case["kernel"]),
+        tuple(case["strides"]),
+        **{k: v for k, v in overrides.items() if k in ("fold_temporal", "matmul_forms")},
+    )
     kx, kd = jax.random.split(jax.random.PRNGKey(0))
     x = jax.random.normal(kx, tuple(case["x"]))
     params = conv.init(jax.random.PRNGKey(1), x)
     dy = jax.random.normal(kd, jax.eval_shape(conv.apply, params, x).shape)
     n_grads = 2 if case["input_grad"] else 1
-    fn = lambda p, x, dy: jax.vjp(conv.apply, p, x)[1](dy)[:n_grads]  # noqa: E731
+    fn = lambda p, x, dy: jax.vjp(conv.apply, p, x)[1](dy)[:n_grads]
     compiled = jax.jit(fn).lower(params, x, dy).compile()
     return lambda: compiled(params, x, dy)
 
 
 def serve_rhovid(variant: str) -> None:
     """The rhovid worker loop: the same protocol as pytorch_byol.serve, plus build requests."""
-    import common  # noqa: PLC0415
-    import jax  # noqa: PLC0415
+    import common
+    import jax
 
     built: dict[str, Callable[[], Any]] = {}
     for line in sys.stdin:
@@ -196,8 +213,7 @@ class Worker:
         env["XLA_FLAGS"] = (env.get("XLA_FLAGS", "") + " " + xla_flags).strip()
         env["JAX_ENABLE_COMPILATION_CACHE"] = "false"
         self.name = name
-        self.proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env,
-                                     cwd=HERE)
+        self.proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env, cwd=HERE)
         self.info = self.ask({"info": True})
 
     def ask(self, req: dict) -> dict:
@@ -223,18 +239,27 @@ def main(argv):
         raise ValueError(f"--variants names {sorted(unknown)}; choose from {sorted(VARIANTS)}.")
     workers = {"torch": Worker("torch", [FLAGS.torch_python, os.path.join(HERE, "pytorch_byol.py")])}
     for v in FLAGS.variants:
-        workers[v] = Worker(f"rhovid:{v}", [sys.executable, os.path.abspath(__file__), f"--rhovid_worker={v}"],
-                            VARIANTS[v][1])
+        workers[v] = Worker(
+            f"rhovid:{v}", [sys.executable, os.path.abspath(__file__), f"--rhovid_worker={v}"], VARIANTS[v][1]
+        )
     info = workers[FLAGS.variants[0]].info
     info["torch"] = workers["torch"].info
     info.pop("xla_flags", None)
-    print(f"machine: {info['cpu']}, {info['cpu_count']} cores, load {info['load_average_at_start']}; "
-          f"jax {info['jax']}, torch {info['torch']['torch']} ({info['torch']['threads']} threads)", flush=True)
+    print(
+        f"machine: {info['cpu']}, {info['cpu_count']} cores, load {info['load_average_at_start']}; "
+        f"jax {info['jax']}, torch {info['torch']['torch']} ({info['torch']['threads']} threads)",
+        flush=True,
+    )
 
-    cases = [(size, label, case) for size in FLAGS.sizes
-             for label, case in make_cases(size, FLAGS.parts and size == FLAGS.parts_size)]
-    rows = {label: {"case": case, **{w: {"wall": [], "cpu": [], "compile_s": 0.0} for w in workers}}
-            for _, label, case in cases}
+    cases = [
+        (size, label, case)
+        for size in FLAGS.sizes
+        for label, case in make_cases(size, FLAGS.parts and size == FLAGS.parts_size)
+    ]
+    rows = {
+        label: {"case": case, **{w: {"wall": [], "cpu": [], "compile_s": 0.0} for w in workers}}
+        for _, label, case in cases
+    }
     for _, label, case in cases:  # build and warm up everything before timing anything
         for name, w in workers.items():
             rows[label][name]["compile_s"] = w.ask({"case": case, "n": 0}).get("compile_s", 0.0)
@@ -244,7 +269,7 @@ def main(argv):
     for r in range(FLAGS.rounds):
         for size, label, case in cases:
             n = FLAGS.calls * (4 if size == "tiny" else 1)
-            for name in (order if r % 2 == 0 else order[::-1]):
+            for name in order if r % 2 == 0 else order[::-1]:
                 out = workers[name].ask({"case": case, "n": n})
                 rows[label][name]["wall"] += out["times"]
                 rows[label][name]["cpu"] += out["cpu"]
@@ -255,24 +280,47 @@ def main(argv):
     results = []
     for label, row in rows.items():
         t_wall, t_cpu = float(np.median(row["torch"]["wall"])), float(np.median(row["torch"]["cpu"]))
-        entry = {"case": label, "spec": row["case"], "torch": {"wall_s": row["torch"]["wall"],
-                                                               "cpu_s": row["torch"]["cpu"],
-                                                               "median_wall_s": t_wall, "median_cpu_s": t_cpu},
-                 "rhovid": {}}
+        entry = {
+            "case": label,
+            "spec": row["case"],
+            "torch": {
+                "wall_s": row["torch"]["wall"],
+                "cpu_s": row["torch"]["cpu"],
+                "median_wall_s": t_wall,
+                "median_cpu_s": t_cpu,
+            },
+            "rhovid": {},
+        }
         for v in FLAGS.variants:
             w, c = float(np.median(row[v]["wall"])), float(np.median(row[v]["cpu"]))
-            entry["rhovid"][v] = {"wall_s": row[v]["wall"], "cpu_s": row[v]["cpu"], "median_wall_s": w,
-                                  "median_cpu_s": c, "compile_s": row[v]["compile_s"],
-                                  "ratio_wall": w / t_wall, "ratio_cpu": c / t_cpu}
+            entry["rhovid"][v] = {
+                "wall_s": row[v]["wall"],
+                "cpu_s": row[v]["cpu"],
+                "median_wall_s": w,
+                "median_cpu_s": c,
+                "compile_s": row[v]["compile_s"],
+                "ratio_wall": w / t_wall,
+                "ratio_cpu": c / t_cpu,
+            }
         results.append(entry)
     print_table(results)
     info["load_average_at_end"] = [round(x, 2) for x in os.getloadavg()]
     os.makedirs(os.path.dirname(os.path.abspath(FLAGS.out)), exist_ok=True)
     with open(FLAGS.out, "w") as f:
-        json.dump({"benchmark": "compare_pytorch", "command": " ".join(sys.argv), "machine": info, "rho": RHO,
-                   "sizes": {s: SIZES[s] for s in FLAGS.sizes},
-                   "variants": {v: {"overrides": VARIANTS[v][0], "xla_flags": VARIANTS[v][1]} for v in FLAGS.variants},
-                   "rounds": FLAGS.rounds, "results": results}, f, indent=1)
+        json.dump(
+            {
+                "benchmark": "compare_pytorch",
+                "command": " ".join(sys.argv),
+                "machine": info,
+                "rho": RHO,
+                "sizes": {s: SIZES[s] for s in FLAGS.sizes},
+                "variants": {v: {"overrides": VARIANTS[v][0], "xla_flags": VARIANTS[v][1]} for v in FLAGS.variants},
+                "rounds": FLAGS.rounds,
+                "results": results,
+            },
+            f,
+            indent=1,
+        )
         f.write("\n")
     print(f"wrote {FLAGS.out}")
 

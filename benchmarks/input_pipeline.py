@@ -44,12 +44,12 @@ import tensorflow as tf
 from absl import app, flags
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests"))
-import dataset_fixtures  # noqa: E402  (the records writer used by the tests)
-from common import cpu_model  # noqa: E402
-from jpeg_records import FPS, HEIGHT, WIDTH, texture_frames, write_frame_records  # noqa: E402
+import dataset_fixtures
+from common import cpu_model
+from jpeg_records import FPS, HEIGHT, WIDTH, texture_frames, write_frame_records
 
-from rhovid import config as config_lib  # noqa: E402
-from rhovid.data.reading import augment, frames, sampling, streams, tfrecords  # noqa: E402
+from rhovid import config as config_lib
+from rhovid.data.reading import augment, frames, sampling, streams, tfrecords
 
 flags.DEFINE_integer("num_videos", 12, "Source videos to generate.")
 flags.DEFINE_float("seconds", 10.0, "Length of each video.")
@@ -74,7 +74,7 @@ T, TAU, CROP = 8, 8, 224
 
 def make_videos(directory: str, num: int, seconds: float, gop: int) -> list[str]:
     """H.264 mp4s of `texture_frames` (codec-realistic)."""
-    import av  # noqa: PLC0415 (only the naive baseline needs PyAV)
+    import av  # only the naive baseline needs PyAV
 
     paths = []
     for v in range(num):
@@ -93,7 +93,7 @@ def make_videos(directory: str, num: int, seconds: float, gop: int) -> list[str]
 
 def write_records(paths: list[str], data_dir: str) -> None:
     """Decode each mp4 once (PyAV) and store its frames as JPEG (quality 90) in the records format."""
-    import av  # noqa: PLC0415
+    import av
 
     examples = []
     for i, path in enumerate(paths):
@@ -133,8 +133,10 @@ def timed_windows(batches: Iterator, clips_of: Callable[[Any], int], windows: in
     per_cpu = [r["clips"] / r["cpu_s"] for r in rows]
     per_wall = [r["clips"] / r["wall_s"] for r in rows]
     return {
-        "clips_per_cpu_s": max(per_cpu), "clips_per_cpu_s_median": float(np.median(per_cpu)),
-        "clips_per_wall_s": max(per_wall), "windows": rows,
+        "clips_per_cpu_s": max(per_cpu),
+        "clips_per_cpu_s_median": float(np.median(per_cpu)),
+        "clips_per_wall_s": max(per_wall),
+        "windows": rows,
     }
 
 
@@ -179,7 +181,8 @@ def naive_clip(container, stream, start: int, stride: int) -> tuple[np.ndarray, 
 
 def naive_clips(paths: list[str], rho: int, stats: dict):
     """Yields (frames uint8 [T, H, W, 3], clip number) decoded PySlowFast-style; counts decodes."""
-    import av  # noqa: PLC0415
+    import av
+
     rng = np.random.default_rng(1)
     stride = TAU * FPS // 30
     num_frames = int(FLAGS.seconds * FPS)
@@ -243,6 +246,7 @@ def measure_device_color(num_clips: int = 8) -> dict:
         fn(jax.random.key(i), x).block_until_ready()
     return {"backend": jax.default_backend(), "ms_per_clip": 1e3 * (time.perf_counter() - start) / (reps * num_clips)}
 
+
 BREAKDOWN_STAGES = (
     ("read", "TFRecord read of the video's record (per clip: / ρ)"),
     ("parse", "parse the example into its [N] JPEG strings, undecoded (per clip: / ρ)"),
@@ -266,18 +270,18 @@ def measure_breakdown(data_dir: str, rho: int, num_clips: int) -> dict:
     a no-op graph that way (`graph_call_ms_subtracted`) is taken off, and the read is one in-graph
     pass over the records.
     """
-    import glob  # noqa: PLC0415
+    import glob
 
-    import jax  # noqa: PLC0415
-    import tensorflow_datasets as tfds  # noqa: PLC0415
+    import jax
+    import tensorflow_datasets as tfds
 
-    from rhovid.data import records  # noqa: PLC0415
+    from rhovid.data import records
 
     cfg_data = data_config(data_dir, rho, True)
     cfg = augment.AugmentConfig.pretrain(cfg_data)
     builder = tfds.builder_from_directory(os.path.join(data_dir, "bench", "1.0.0"))
     files = sorted(glob.glob(os.path.join(data_dir, "bench", "1.0.0", "*.tfrecord*")))
-    parse = tf.function(tfrecords._example_parser(builder.info.features))  # noqa: SLF001 (the reader's own parser)
+    parse = tf.function(tfrecords._example_parser(builder.info.features))  # the reader's own parser
     videos = max(1, num_clips // rho)
     read = tf.data.TFRecordDataset(files).repeat()
 
@@ -293,6 +297,7 @@ def measure_breakdown(data_dir: str, rho: int, num_clips: int) -> dict:
     call_ms = 0.0
     noop = tf.function(lambda x: tf.identity(x))
     call_ms = cpu_ms(noop, [tf.constant(0)] * 200, minus_call=False) / 200  # per call of a graph from Python
+
     def total_bytes(n, r):
         return n + tf.cast(tf.strings.length(r), tf.int64)
 
@@ -305,8 +310,9 @@ def measure_breakdown(data_dir: str, rho: int, num_clips: int) -> dict:
     for v, ex in enumerate(examples):
         key = sampling.make_key(0, v)
         k_idx, k_views = sampling.split_key(key, 2)
-        idx = sampling.sample_clips(k_idx, ex[records.NUM_FRAMES], ex[records.FPS], num_clips=rho, clip_len=T,
-                                    frame_stride=TAU, target_fps=30.0)
+        idx = sampling.sample_clips(
+            k_idx, ex[records.NUM_FRAMES], ex[records.FPS], num_clips=rho, clip_len=T, frame_stride=TAU, target_fps=30.0
+        )
         shape = tf.io.extract_jpeg_shape(ex[records.VIDEO][0])
         for c in range(rho):
             k_crop = sampling.split_key(sampling.fold_in(k_views, c), 3)[0]
@@ -351,20 +357,28 @@ def measure_breakdown(data_dir: str, rho: int, num_clips: int) -> dict:
         "overhead_ms": whole_ms - sum(per_clip[k] for k in used),
         "window_area_fraction": float(np.mean([float(w[2] * w[3]) for _, _, w in clips])) / (WIDTH * HEIGHT),
         "graph_call_ms_subtracted": call_ms,
-        "clips": n, "rho": rho, "T": T, "crop": CROP, "jax_backend": jax.default_backend(),
+        "clips": n,
+        "rho": rho,
+        "T": T,
+        "crop": CROP,
+        "jax_backend": jax.default_backend(),
     }
 
 
 def print_breakdown(b: dict) -> None:
     total = b["whole_reader_ms_per_clip"]
-    print(f"\nper-clip CPU time of rhovid's reader (ρ={b['rho']}, {b['T']}×{b['crop']}², one thread, "
-          f"colour on the device; crop windows cover {100 * b['window_area_fraction']:.0f}% of the frame on average)")
+    print(
+        f"\nper-clip CPU time of rhovid's reader (ρ={b['rho']}, {b['T']}×{b['crop']}², one thread, "
+        f"colour on the device; crop windows cover {100 * b['window_area_fraction']:.0f}% of the frame on average)"
+    )
     print(f"{'stage':<16}{'ms/clip':>9}{'% of whole':>11}  what")
     for name, what in BREAKDOWN_STAGES:
         ms = b["ms_per_clip"][name]
         print(f"{name:<16}{ms:>9.2f}{100 * ms / total:>10.0f}%  {what}")
-    print(f"{'overhead':<16}{b['overhead_ms']:>9.2f}{100 * b['overhead_ms'] / total:>10.0f}%  "
-          "whole − (read, parse, decode_window, resize, round_flip, batch): tf.data, map_fn, iteration")
+    print(
+        f"{'overhead':<16}{b['overhead_ms']:>9.2f}{100 * b['overhead_ms'] / total:>10.0f}%  "
+        "whole − (read, parse, decode_window, resize, round_flip, batch): tf.data, map_fn, iteration"
+    )
     print(f"{'whole':<16}{total:>9.2f}{100:>10.0f}%  the reader, {b['whole_reader_clips_per_cpu_s']:.1f} clips/CPU-s")
 
 
@@ -386,10 +400,18 @@ def measure_in_child() -> dict:
 
 def run_child(work: str, measure: str, rho: int = 2, on_device: bool = False) -> dict:
     """Runs one measurement in a fresh Python process and returns its JSON result."""
-    args = [sys.executable, os.path.abspath(__file__), f"--measure={measure}", f"--work={work}",
-            f"--rho={rho}", f"--on_device={on_device}"]
-    args += [f"--{k}={getattr(FLAGS, k)}" for k in
-             ("seconds", "batch", "windows", "window_batches", "naive_window_batches", "breakdown_clips")]
+    args = [
+        sys.executable,
+        os.path.abspath(__file__),
+        f"--measure={measure}",
+        f"--work={work}",
+        f"--rho={rho}",
+        f"--on_device={on_device}",
+    ]
+    args += [
+        f"--{k}={getattr(FLAGS, k)}"
+        for k in ("seconds", "batch", "windows", "window_batches", "naive_window_batches", "breakdown_clips")
+    ]
     done = subprocess.run(args, capture_output=True, text=True, check=False)
     if done.returncode:
         raise RuntimeError(f"{' '.join(args)} failed:\n{done.stderr[-3000:]}")
@@ -397,7 +419,7 @@ def run_child(work: str, measure: str, rho: int = 2, on_device: bool = False) ->
 
 
 def _av_version() -> str:
-    import av  # noqa: PLC0415
+    import av
 
     return av.__version__
 
@@ -416,9 +438,21 @@ def main(argv):
         print_breakdown(b)
         out = FLAGS.out.replace(".json", "_breakdown.json")
         with open(out, "w") as f:
-            json.dump({"command": " ".join(sys.argv), "cpu": cpu_model(), "cpu_count": os.cpu_count(),
-                       "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "load_average": os.getloadavg(),
-                       "videos": FLAGS.num_videos, "seconds": FLAGS.seconds, "tf": tf.__version__, **b}, f, indent=2)
+            json.dump(
+                {
+                    "command": " ".join(sys.argv),
+                    "cpu": cpu_model(),
+                    "cpu_count": os.cpu_count(),
+                    "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                    "load_average": os.getloadavg(),
+                    "videos": FLAGS.num_videos,
+                    "seconds": FLAGS.seconds,
+                    "tf": tf.__version__,
+                    **b,
+                },
+                f,
+                indent=2,
+            )
         print(f"wrote {out}")
         return
     paths = make_videos(work, FLAGS.num_videos, FLAGS.seconds, FLAGS.gop)
@@ -436,10 +470,20 @@ def main(argv):
             rows.append({"method": "rhovid", "rho": rho, "photometric": where, **r})
     result = {
         "setup": {
-            "videos": FLAGS.num_videos, "seconds": FLAGS.seconds, "size": [WIDTH, HEIGHT], "fps": FPS,
-            "gop": FLAGS.gop, "T": T, "tau": TAU, "crop": CROP, "batch": FLAGS.batch,
-            "windows": FLAGS.windows, "speedup": "best window vs best window, clips per CPU-second",
-            "cpu_count": os.cpu_count(), "tf": tf.__version__, "av": _av_version(),
+            "videos": FLAGS.num_videos,
+            "seconds": FLAGS.seconds,
+            "size": [WIDTH, HEIGHT],
+            "fps": FPS,
+            "gop": FLAGS.gop,
+            "T": T,
+            "tau": TAU,
+            "crop": CROP,
+            "batch": FLAGS.batch,
+            "windows": FLAGS.windows,
+            "speedup": "best window vs best window, clips per CPU-second",
+            "cpu_count": os.cpu_count(),
+            "tf": tf.__version__,
+            "av": _av_version(),
         },
         "rows": rows,
         "device_photometric_cost": run_child(work, "device_cost"),
@@ -449,16 +493,19 @@ def main(argv):
     os.makedirs(os.path.dirname(FLAGS.out), exist_ok=True)
     with open(FLAGS.out, "w") as f:
         json.dump(result, f, indent=2)
-    print(f"\n{'method':<13}{'ρ':>3}  {'photometric':<12}{'clips/CPU-s':>12}{'(median)':>9}"
-          f"{'clips/wall-s':>13}{'decoded/used':>13}{'× naive':>9}")
+    print(
+        f"\n{'method':<13}{'ρ':>3}  {'photometric':<12}{'clips/CPU-s':>12}{'(median)':>9}"
+        f"{'clips/wall-s':>13}{'decoded/used':>13}{'× naive':>9}"
+    )
     for r in rows:
         speedup = f"{r['speedup_per_core']:>9.1f}" if "speedup_per_core" in r else f"{'':>9}"
-        print(f"{r['method']:<13}{r['rho']:>3}  {r['photometric']:<12}{r['clips_per_cpu_s']:>12.1f}"
-              f"{r['clips_per_cpu_s_median']:>9.1f}{r['clips_per_wall_s']:>13.1f}"
-              f"{r['decoded_per_used']:>13.2f}{speedup}")
+        print(
+            f"{r['method']:<13}{r['rho']:>3}  {r['photometric']:<12}{r['clips_per_cpu_s']:>12.1f}"
+            f"{r['clips_per_cpu_s_median']:>9.1f}{r['clips_per_wall_s']:>13.1f}"
+            f"{r['decoded_per_used']:>13.2f}{speedup}"
+        )
     d = result["device_photometric_cost"]
-    print(f"\ndevice-side photometric cost (excluded above), jitted on {d['backend']}: "
-          f"{d['ms_per_clip']:.1f} ms/clip")
+    print(f"\ndevice-side photometric cost (excluded above), jitted on {d['backend']}: {d['ms_per_clip']:.1f} ms/clip")
     print_breakdown(result["breakdown"])
     print(f"wrote {FLAGS.out}")
 

@@ -15,7 +15,7 @@ import numpy as np
 from scipy import ndimage
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests"))
-import dataset_fixtures  # noqa: E402
+import dataset_fixtures
 
 WIDTH, HEIGHT, FPS = 320, 256, 30
 

@@ -65,9 +65,18 @@ def _config(method: str, rho: int, views_per_chunk: int):
 def _make_state(c, tx, mesh, abstract: bool):
     """The state at step 0 (replicated on `mesh`), or only its shapes (nothing compiled or run)."""
     clip_shape = (c.data.num_frames, c.data.crop_size, c.data.crop_size, 3)
-    make = functools.partial(create_train_state, net=build_network(c), objective=build_objective(c), tx=tx,
-                             clip_shape=clip_shape, num_views=max(c.data.rho, 2), global_batch_size=c.batch_size,
-                             embed_dim=c.model.embed_dim, seed=0, mesh=mesh)
+    make = functools.partial(
+        create_train_state,
+        net=build_network(c),
+        objective=build_objective(c),
+        tx=tx,
+        clip_shape=clip_shape,
+        num_views=max(c.data.rho, 2),
+        global_batch_size=c.batch_size,
+        embed_dim=c.model.embed_dim,
+        seed=0,
+        mesh=mesh,
+    )
     return jax.eval_shape(make) if abstract else make()
 
 
@@ -81,8 +90,16 @@ def run_case(method: str, rho: int, views_per_chunk: int, mesh, timed: bool) -> 
     c = _config(method, rho, views_per_chunk)
     net, objective = build_network(c), build_objective(c)
     tx = optim.make_optimizer(c.optim, optax.constant_schedule(0.1))
-    step = make_train_step(c, net, objective, tx, lr_schedule=optax.constant_schedule(0.1),
-                           momentum_schedule=None, steps_per_epoch=100, mesh=mesh)
+    step = make_train_step(
+        c,
+        net,
+        objective,
+        tx,
+        lr_schedule=optax.constant_schedule(0.1),
+        momentum_schedule=None,
+        steps_per_epoch=100,
+        mesh=mesh,
+    )
     clip_shape = (c.data.num_frames, c.data.crop_size, c.data.crop_size, 3)
     shape = (c.batch_size, rho) + clip_shape
     if timed:
@@ -107,28 +124,44 @@ def run_case(method: str, rho: int, views_per_chunk: int, mesh, timed: bool) -> 
             wall.append(time.perf_counter() - t)
         loss = float(metrics["loss"])
     return {
-        "method": method, "rho": rho, "mode": "flat" if views_per_chunk else "plain",
-        "views_per_chunk": views_per_chunk, "videos": c.batch_size, "clips": c.batch_size * rho,
-        "frames": c.data.num_frames, "crop": c.data.crop_size, "depth": c.model.depth, "width": c.model.width,
-        "temp_bytes": mem.temp_size_in_bytes, "argument_bytes": mem.argument_size_in_bytes,
-        "output_bytes": mem.output_size_in_bytes, "alias_bytes": mem.alias_size_in_bytes,
+        "method": method,
+        "rho": rho,
+        "mode": "flat" if views_per_chunk else "plain",
+        "views_per_chunk": views_per_chunk,
+        "videos": c.batch_size,
+        "clips": c.batch_size * rho,
+        "frames": c.data.num_frames,
+        "crop": c.data.crop_size,
+        "depth": c.model.depth,
+        "width": c.model.width,
+        "temp_bytes": mem.temp_size_in_bytes,
+        "argument_bytes": mem.argument_size_in_bytes,
+        "output_bytes": mem.output_size_in_bytes,
+        "alias_bytes": mem.alias_size_in_bytes,
         "peak_bytes": mem.argument_size_in_bytes + mem.temp_size_in_bytes,
-        "timed": timed, "compile_s": compile_s, "step_wall_s": wall,
-        "median_step_s": statistics.median(wall) if wall else None, "loss": loss,
+        "timed": timed,
+        "compile_s": compile_s,
+        "step_wall_s": wall,
+        "median_step_s": statistics.median(wall) if wall else None,
+        "loss": loss,
         "load_average": common.load_average(),
     }
 
 
-_HEADER = (f"{'method':7s} {'ρ':>2s} {'mode':5s} {'clips':>5s} {'temp MiB':>9s} {'args MiB':>9s} "
-           f"{'peak MiB':>9s} {'vs plain':>8s} {'compile s':>9s} {'step s':>7s}")
+_HEADER = (
+    f"{'method':7s} {'ρ':>2s} {'mode':5s} {'clips':>5s} {'temp MiB':>9s} {'args MiB':>9s} "
+    f"{'peak MiB':>9s} {'vs plain':>8s} {'compile s':>9s} {'step s':>7s}"
+)
 
 
 def _format(r: dict, plain: dict | None) -> str:
     ratio = f"{r['peak_bytes'] / plain['peak_bytes']:.2f}×" if plain else ""
     step = f"{r['median_step_s']:7.3f}" if r["timed"] else f"{'-':>7s}"
-    return (f"{r['method']:7s} {r['rho']:2d} {r['mode']:5s} {r['clips']:5d} {r['temp_bytes'] / MIB:9.1f} "
-            f"{r['argument_bytes'] / MIB:9.1f} {r['peak_bytes'] / MIB:9.1f} {ratio:>8s} {r['compile_s']:9.1f} "
-            f"{step}")
+    return (
+        f"{r['method']:7s} {r['rho']:2d} {r['mode']:5s} {r['clips']:5d} {r['temp_bytes'] / MIB:9.1f} "
+        f"{r['argument_bytes'] / MIB:9.1f} {r['peak_bytes'] / MIB:9.1f} {ratio:>8s} {r['compile_s']:9.1f} "
+        f"{step}"
+    )
 
 
 def main(argv):
@@ -145,8 +178,9 @@ def main(argv):
             lines += [_format(plain, None), _format(flat, plain)]
             print(lines[-2] + "\n" + lines[-1], flush=True)
     print("\n" + _HEADER + "\n" + "-" * len(_HEADER) + "\n" + "\n".join(lines))
-    common.write_json(FLAGS.out, {"benchmark": "memory_rho", "command": " ".join(sys.argv), "machine": info,
-                                  "rows": rows})
+    common.write_json(
+        FLAGS.out, {"benchmark": "memory_rho", "command": " ".join(sys.argv), "machine": info, "rows": rows}
+    )
     print(f"wrote {FLAGS.out}")
 
 

@@ -42,14 +42,14 @@ def import_pytorchvideo_resnet():
     import (as tests/test_convert.py does).
     """
     try:
-        import torchvision  # noqa: F401, PLC0415
-    except Exception:  # noqa: BLE001 (absent, or built for another torch)
+        import torchvision  # noqa: F401
+    except Exception:  # absent, or built for another torch
         ops = types.ModuleType("torchvision.ops")
         ops.RoIAlign = object
         tv = types.ModuleType("torchvision")
         tv.ops = ops
         sys.modules.update({"torchvision": tv, "torchvision.ops": ops})
-    from pytorchvideo.models import resnet  # noqa: PLC0415
+    from pytorchvideo.models import resnet
 
     return resnet
 
@@ -60,8 +60,7 @@ class Backbone(nn.Module):
     def __init__(self, width: int):
         super().__init__()
         resnet = import_pytorchvideo_resnet()
-        net = resnet.create_resnet(model_depth=50, stem_dim_out=width, stem_conv_kernel_size=(1, 7, 7),
-                                   head=None)
+        net = resnet.create_resnet(model_depth=50, stem_dim_out=width, stem_conv_kernel_size=(1, 7, 7), head=None)
         self.blocks = net.blocks  # the same modules as hub.slow_r50's first five blocks
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:  # [N, 3, T, H, W] -> [N, 32·width]
@@ -71,8 +70,9 @@ class Backbone(nn.Module):
 
 
 def mlp(d_in: int, hidden: int, d_out: int) -> nn.Module:
-    return nn.Sequential(nn.Linear(d_in, hidden, bias=False), nn.BatchNorm1d(hidden), nn.ReLU(inplace=True),
-                         nn.Linear(hidden, d_out))
+    return nn.Sequential(
+        nn.Linear(d_in, hidden, bias=False), nn.BatchNorm1d(hidden), nn.ReLU(inplace=True), nn.Linear(hidden, d_out)
+    )
 
 
 class LARS(torch.optim.Optimizer):
@@ -91,8 +91,9 @@ class LARS(torch.optim.Optimizer):
                 if p.ndim > 1:
                     g = g.add(p, alpha=group["weight_decay"])
                     w_norm, g_norm = torch.linalg.vector_norm(p), torch.linalg.vector_norm(g)
-                    ratio = torch.where((w_norm > 0) & (g_norm > 0), group["trust"] * w_norm / g_norm,
-                                        torch.ones_like(w_norm))
+                    ratio = torch.where(
+                        (w_norm > 0) & (g_norm > 0), group["trust"] * w_norm / g_norm, torch.ones_like(w_norm)
+                    )
                     g = g * ratio
                 buf = self.state[p].get("momentum")
                 if buf is None:
@@ -107,13 +108,16 @@ class BYOLStep:
     def __init__(self, case: dict):
         torch.manual_seed(0)
         self.b, self.v = case["videos"], case["rho"]
-        self.online = nn.ModuleDict({
-            "backbone": Backbone(case["width"]),
-            "projector": mlp(32 * case["width"], case["mlp_dim"], case["embed_dim"]),
-            "predictor": mlp(case["embed_dim"], case["predictor_dim"], case["embed_dim"]),
-        }).train()
-        self.target = copy.deepcopy(nn.ModuleDict({"backbone": self.online["backbone"],
-                                                   "projector": self.online["projector"]})).train()
+        self.online = nn.ModuleDict(
+            {
+                "backbone": Backbone(case["width"]),
+                "projector": mlp(32 * case["width"], case["mlp_dim"], case["embed_dim"]),
+                "predictor": mlp(case["embed_dim"], case["predictor_dim"], case["embed_dim"]),
+            }
+        ).train()
+        self.target = copy.deepcopy(
+            nn.ModuleDict({"backbone": self.online["backbone"], "projector": self.online["projector"]})
+        ).train()
         for p in self.target.parameters():
             p.requires_grad_(False)
         self.opt = LARS(self.online.parameters(), lr=0.01)
@@ -191,8 +195,16 @@ def serve() -> None:
     for line in sys.stdin:
         req = json.loads(line)
         if req.get("info"):
-            print(json.dumps({"torch": torch.__version__, "threads": torch.get_num_threads(),
-                              "mkldnn": torch.backends.mkldnn.is_available()}), flush=True)
+            print(
+                json.dumps(
+                    {
+                        "torch": torch.__version__,
+                        "threads": torch.get_num_threads(),
+                        "mkldnn": torch.backends.mkldnn.is_available(),
+                    }
+                ),
+                flush=True,
+            )
             continue
         key = json.dumps(req["case"], sort_keys=True)
         build_s = 0.0

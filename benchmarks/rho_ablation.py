@@ -68,15 +68,21 @@ def run_cell(method: str, rho: int) -> dict | None:
 
 def render(rows: list[dict]) -> str:
     """Markdown: linear-probe (and kNN) accuracies per method and ρ, random init first."""
-    lines = ["| method | ρ | steps | digit linear | digit kNN | motion linear | motion kNN |",
-             "|---|---|---|---|---|---|---|"]
+    lines = [
+        "| method | ρ | steps | digit linear | digit kNN | motion linear | motion kNN |",
+        "|---|---|---|---|---|---|---|",
+    ]
     r = rows[0]["random"]
-    lines.append(f"| random init | – | 0 | {r['digit']['linear']:.1f} | {r['digit']['knn']:.1f} | "
-                 f"{r['motion']['linear']:.1f} | {r['motion']['knn']:.1f} |")
+    lines.append(
+        f"| random init | – | 0 | {r['digit']['linear']:.1f} | {r['digit']['knn']:.1f} | "
+        f"{r['motion']['linear']:.1f} | {r['motion']['knn']:.1f} |"
+    )
     for row in rows:
         s = row["ssl"]
-        lines.append(f"| ρ{row['method']} | {row['rho']} | {row['steps']} | {s['digit']['linear']:.1f} | "
-                     f"{s['digit']['knn']:.1f} | {s['motion']['linear']:.1f} | {s['motion']['knn']:.1f} |")
+        lines.append(
+            f"| ρ{row['method']} | {row['rho']} | {row['steps']} | {s['digit']['linear']:.1f} | "
+            f"{s['digit']['knn']:.1f} | {s['motion']['linear']:.1f} | {s['motion']['knn']:.1f} |"
+        )
     return "\n".join(lines)
 
 
@@ -92,12 +98,21 @@ def main(argv):
                 continue
             rows.append(row)
             logging.info("%s ρ=%d done in %.0f s", method, rho, time.time() - start)
-            print(render(rows), flush=True)  # noqa: T201 (progress: the table so far)
+            print(render(rows), flush=True)  # progress: the table so far
     table = render(rows)
-    print(table)  # noqa: T201
-    common.write_json(FLAGS.out, {"benchmark": "rho_ablation", "command": " ".join(sys.argv), "machine": info,
-                                  "steps": FLAGS.steps, "rows": rows, "table": table})
-    print(f"wrote {FLAGS.out}")  # noqa: T201
+    print(table)
+    common.write_json(
+        FLAGS.out,
+        {
+            "benchmark": "rho_ablation",
+            "command": " ".join(sys.argv),
+            "machine": info,
+            "steps": FLAGS.steps,
+            "rows": rows,
+            "table": table,
+        },
+    )
+    print(f"wrote {FLAGS.out}")
 
 
 if __name__ == "__main__":

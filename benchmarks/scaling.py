@@ -37,8 +37,9 @@ flags.DEFINE_integer("videos_per_device", 2, "Videos per device (fixed: weak sca
 flags.DEFINE_list("devices", ["1", "2", "4", "8"], "Simulated device counts (one process).")
 flags.DEFINE_bool("multiprocess", True, "Also run 2 processes × 4 devices on localhost.")
 flags.DEFINE_integer("iterations", 6, "Timed iterations per configuration (after 2 untimed).")
-flags.DEFINE_string("out", os.path.join(os.path.dirname(os.path.abspath(__file__)), "results", "scaling.json"),
-                    "JSON output.")
+flags.DEFINE_string(
+    "out", os.path.join(os.path.dirname(os.path.abspath(__file__)), "results", "scaling.json"), "JSON output."
+)
 # Worker-only flags.
 flags.DEFINE_integer("worker_devices", 0, "Internal: run as a worker with this many local devices.")
 flags.DEFINE_integer("process_id", 0, "Internal: this worker's process index.")
@@ -49,19 +50,21 @@ FLAGS = flags.FLAGS
 
 def worker() -> dict:
     """Runs inside a subprocess whose XLA_FLAGS fix the device count; returns its timings."""
-    import jax  # noqa: PLC0415 (after XLA_FLAGS are set by the parent)
+    import jax  # after XLA_FLAGS are set by the parent
 
     if FLAGS.num_processes > 1:
         jax.config.update("jax_cpu_collectives_implementation", "gloo")
-        jax.distributed.initialize(coordinator_address=FLAGS.coordinator, num_processes=FLAGS.num_processes,
-                                   process_id=FLAGS.process_id)
-    import common  # noqa: PLC0415
+        jax.distributed.initialize(
+            coordinator_address=FLAGS.coordinator, num_processes=FLAGS.num_processes, process_id=FLAGS.process_id
+        )
+    import common
 
-    from rhovid import sharding  # noqa: PLC0415
+    from rhovid import sharding
 
     n = jax.device_count()
-    config = common.bench_config(FLAGS.method, size=FLAGS.size, videos=FLAGS.videos_per_device * n,
-                                 crop=112 if FLAGS.size == "r50" else None)
+    config = common.bench_config(
+        FLAGS.method, size=FLAGS.size, videos=FLAGS.videos_per_device * n, crop=112 if FLAGS.size == "r50" else None
+    )
     t0 = time.perf_counter()
     built = common.build_train_step(config)
     compiled = built.step.lower(built.state, built.batch).compile()
@@ -85,10 +88,18 @@ def worker() -> dict:
     med = statistics.median
     total = med(transfer) + med(step) + med(fetch)
     return {
-        "processes": jax.process_count(), "devices": n, "local_devices": jax.local_device_count(),
-        "global_videos": config.batch_size, "clip_shape": list(built.host_batch["clips"].shape[1:]),
-        "compile_s": compile_s, "transfer_s": transfer, "step_s": step, "fetch_s": fetch,
-        "median_transfer_s": med(transfer), "median_step_s": med(step), "median_fetch_s": med(fetch),
+        "processes": jax.process_count(),
+        "devices": n,
+        "local_devices": jax.local_device_count(),
+        "global_videos": config.batch_size,
+        "clip_shape": list(built.host_batch["clips"].shape[1:]),
+        "compile_s": compile_s,
+        "transfer_s": transfer,
+        "step_s": step,
+        "fetch_s": fetch,
+        "median_transfer_s": med(transfer),
+        "median_step_s": med(step),
+        "median_fetch_s": med(fetch),
         "outside_step_share": (med(transfer) + med(fetch)) / total,
         "batch_mb_per_process": built.host_batch["clips"].nbytes / 2**20,
         "loss": float(host_metrics["loss"]),
@@ -100,10 +111,18 @@ def _spawn(devices: int, process_id: int = 0, num_processes: int = 1, coordinato
     env["XLA_FLAGS"] = (env.get("XLA_FLAGS", "") + f" --xla_force_host_platform_device_count={devices}").strip()
     env.setdefault("JAX_PLATFORMS", "cpu")
     env["JAX_ENABLE_COMPILATION_CACHE"] = "false"
-    cmd = [sys.executable, os.path.abspath(__file__), f"--worker_devices={devices}", f"--method={FLAGS.method}",
-           f"--size={FLAGS.size}", f"--videos_per_device={FLAGS.videos_per_device}",
-           f"--iterations={FLAGS.iterations}", f"--process_id={process_id}",
-           f"--num_processes={num_processes}", f"--coordinator={coordinator}"]
+    cmd = [
+        sys.executable,
+        os.path.abspath(__file__),
+        f"--worker_devices={devices}",
+        f"--method={FLAGS.method}",
+        f"--size={FLAGS.size}",
+        f"--videos_per_device={FLAGS.videos_per_device}",
+        f"--iterations={FLAGS.iterations}",
+        f"--process_id={process_id}",
+        f"--num_processes={num_processes}",
+        f"--coordinator={coordinator}",
+    ]
     return subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, text=True)
 
 
@@ -126,7 +145,7 @@ def main(argv):
         print(json.dumps(worker()), flush=True)
         return
     sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-    import common  # noqa: PLC0415
+    import common
 
     info = common.machine_info()
     rows = []
@@ -152,21 +171,34 @@ def main(argv):
     print("-" * len(_HEADER))
     for row in rows:
         print(_format(row, rows[0]))
-    common.write_json(FLAGS.out, {
-        "benchmark": "scaling", "command": " ".join(sys.argv), "machine": info, "method": FLAGS.method,
-        "size": FLAGS.size, "videos_per_device": FLAGS.videos_per_device, "rows": rows})
+    common.write_json(
+        FLAGS.out,
+        {
+            "benchmark": "scaling",
+            "command": " ".join(sys.argv),
+            "machine": info,
+            "method": FLAGS.method,
+            "size": FLAGS.size,
+            "videos_per_device": FLAGS.videos_per_device,
+            "rows": rows,
+        },
+    )
     print(f"wrote {FLAGS.out}")
 
 
-_HEADER = (f"{'configuration':18s} {'videos':>6s} {'compile s':>9s} {'transfer ms':>11s} {'step s':>8s} "
-           f"{'fetch ms':>8s} {'outside %':>9s} {'work ratio':>10s}")
+_HEADER = (
+    f"{'configuration':18s} {'videos':>6s} {'compile s':>9s} {'transfer ms':>11s} {'step s':>8s} "
+    f"{'fetch ms':>8s} {'outside %':>9s} {'work ratio':>10s}"
+)
 
 
 def _format(r: dict, first: dict) -> str:
     ratio = r["median_step_s"] / (r["devices"] * first["median_step_s"] / first["devices"])
-    return (f"{r['label']:18s} {r['global_videos']:6d} {r['compile_s']:9.1f} {1e3 * r['median_transfer_s']:11.2f} "
-            f"{r['median_step_s']:8.3f} {1e3 * r['median_fetch_s']:8.2f} {100 * r['outside_step_share']:9.2f} "
-            f"{ratio:10.2f}")
+    return (
+        f"{r['label']:18s} {r['global_videos']:6d} {r['compile_s']:9.1f} {1e3 * r['median_transfer_s']:11.2f} "
+        f"{r['median_step_s']:8.3f} {1e3 * r['median_fetch_s']:8.2f} {100 * r['outside_step_share']:9.2f} "
+        f"{ratio:10.2f}"
+    )
 
 
 if __name__ == "__main__":

@@ -48,8 +48,9 @@ def run_case(method: str, size: str) -> dict:
         config = common.bench_config(method, size="tiny", videos=FLAGS.tiny_videos, rho=FLAGS.rho)
         steps = FLAGS.steps
     else:
-        config = common.bench_config(method, size="r50", videos=FLAGS.r50_videos, rho=FLAGS.rho,
-                                     frames=FLAGS.r50_frames, crop=FLAGS.r50_crop)
+        config = common.bench_config(
+            method, size="r50", videos=FLAGS.r50_videos, rho=FLAGS.rho, frames=FLAGS.r50_frames, crop=FLAGS.r50_crop
+        )
         steps = max(2, FLAGS.steps - 1)
     t0 = time.perf_counter()
     built = common.build_train_step(config, jax.devices()[:1])
@@ -78,12 +79,26 @@ def run_case(method: str, size: str) -> dict:
     views = built.host_batch["clips"].shape[1]
     clips = config.batch_size * views
     return {
-        "method": method, "size": size, "videos": config.batch_size, "views": views,
-        "frames": config.data.num_frames, "crop": config.data.crop_size, "depth": config.model.depth,
-        "width": config.model.width, "init_s": init_s, "lower_s": lower_s, "compile_s": compile_s,
-        "step_wall_s": wall, "step_cpu_s": cpu, "median_step_s": step_s, "clips_per_s": clips / step_s,
-        "flops_per_step": flops, "flops_per_clip": flops / clips, "achieved_flop_per_s": flops / step_s,
-        "loss": float(metrics["loss"]), "load_average": common.load_average(),
+        "method": method,
+        "size": size,
+        "videos": config.batch_size,
+        "views": views,
+        "frames": config.data.num_frames,
+        "crop": config.data.crop_size,
+        "depth": config.model.depth,
+        "width": config.model.width,
+        "init_s": init_s,
+        "lower_s": lower_s,
+        "compile_s": compile_s,
+        "step_wall_s": wall,
+        "step_cpu_s": cpu,
+        "median_step_s": step_s,
+        "clips_per_s": clips / step_s,
+        "flops_per_step": flops,
+        "flops_per_clip": flops / clips,
+        "achieved_flop_per_s": flops / step_s,
+        "loss": float(metrics["loss"]),
+        "load_average": common.load_average(),
     }
 
 
@@ -101,19 +116,24 @@ def main(argv):
     print("-" * len(_HEADER))
     for row in rows:
         print(_format(row))
-    common.write_json(FLAGS.out, {"benchmark": "train_step", "command": " ".join(sys.argv), "machine": info,
-                                  "rows": rows})
+    common.write_json(
+        FLAGS.out, {"benchmark": "train_step", "command": " ".join(sys.argv), "machine": info, "rows": rows}
+    )
     print(f"wrote {FLAGS.out}")
 
 
-_HEADER = (f"{'method':7s} {'size':5s} {'batch':>14s} {'compile s':>9s} {'step s':>8s} {'clips/s':>8s} "
-           f"{'GFLOP/step':>10s} {'GFLOP/s':>8s}")
+_HEADER = (
+    f"{'method':7s} {'size':5s} {'batch':>14s} {'compile s':>9s} {'step s':>8s} {'clips/s':>8s} "
+    f"{'GFLOP/step':>10s} {'GFLOP/s':>8s}"
+)
 
 
 def _format(r: dict) -> str:
     batch = f"{r['videos']}×{r['views']}×{r['frames']}×{r['crop']}²"
-    return (f"{r['method']:7s} {r['size']:5s} {batch:>14s} {r['compile_s']:9.1f} {r['median_step_s']:8.3f} "
-            f"{r['clips_per_s']:8.2f} {r['flops_per_step'] / 1e9:10.2f} {r['achieved_flop_per_s'] / 1e9:8.2f}")
+    return (
+        f"{r['method']:7s} {r['size']:5s} {batch:>14s} {r['compile_s']:9.1f} {r['median_step_s']:8.3f} "
+        f"{r['clips_per_s']:8.2f} {r['flops_per_step'] / 1e9:10.2f} {r['achieved_flop_per_s'] / 1e9:8.2f}"
+    )
 
 
 if __name__ == "__main__":

@@ -104,7 +104,6 @@ def _pretrain_only(name: str, c: ml_collections.ConfigDict) -> None:
 # Schedule and sampling.
 
 
-
 def tmax(c: ml_collections.ConfigDict, value: str | None) -> None:
     """`tmax=S`: at most S seconds between consecutive clip starts (Table 4); `tmax=global`: none.
 

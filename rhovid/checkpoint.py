@@ -49,23 +49,38 @@ ITEMS = ("model", "train")
 # the numbers computed. Any other difference from the recorded recipe is refused on resume unless
 # the user allows it explicitly (`check_compatible(..., allow_changes=True)`), and then recorded.
 RESUMABLE_FIELDS = (
-    "num_steps", "num_epochs", "allow_config_change",
-    "log_every_steps", "checkpoint_every_steps", "keep_checkpoints",
-    "knn.*", "eval.*", "pretrained",
-    "data.data_dir", "data.num_parallel_calls",
-    "data.eval_split", "data.eval_short_side", "data.num_test_clips", "data.num_test_crops",
-    "model.remat", "model.matmul_forms", "model.fold_temporal",
+    "num_steps",
+    "num_epochs",
+    "allow_config_change",
+    "log_every_steps",
+    "checkpoint_every_steps",
+    "keep_checkpoints",
+    "knn.*",
+    "eval.*",
+    "pretrained",
+    "data.data_dir",
+    "data.num_parallel_calls",
+    "data.eval_split",
+    "data.eval_short_side",
+    "data.num_test_clips",
+    "data.num_test_crops",
+    "model.remat",
+    "model.matmul_forms",
+    "model.fold_temporal",
 )
 
 
 def _model_tree(state: TrainState) -> dict:
-    return {"params": state.params, "batch_stats": state.batch_stats,
-            "target_params": state.target_params, "target_batch_stats": state.target_batch_stats}
+    return {
+        "params": state.params,
+        "batch_stats": state.batch_stats,
+        "target_params": state.target_params,
+        "target_batch_stats": state.target_batch_stats,
+    }
 
 
 def _train_tree(state: TrainState) -> dict:
-    return {"step": state.step, "opt_state": state.opt_state,
-            "method_state": state.method_state, "rng": state.rng}
+    return {"step": state.step, "opt_state": state.opt_state, "method_state": state.method_state, "rng": state.rng}
 
 
 def _abstract(tree: Any) -> Any:
@@ -84,10 +99,9 @@ class Checkpointer:
         self.directory = os.path.join(os.path.abspath(workdir), CHECKPOINT_DIR)
         self.every_steps = max(int(every_steps), 1)
         options = ocp.CheckpointManagerOptions(
-            max_to_keep=keep, create=True, enable_async_checkpointing=async_save,
-            cleanup_tmp_directories=True)
-        self.manager = ocp.CheckpointManager(self.directory, options=options,
-                                             item_names=("model", "train"))
+            max_to_keep=keep, create=True, enable_async_checkpointing=async_save, cleanup_tmp_directories=True
+        )
+        self.manager = ocp.CheckpointManager(self.directory, options=options, item_names=("model", "train"))
         self._pending: tuple[int, int | None] | None = None  # (step, previous step) of a save in flight
 
     @property
@@ -103,9 +117,13 @@ class Checkpointer:
         previous = self.latest_step
         try:
             self.wait()  # an earlier async save must have landed (or failed) before a new one starts
-            self.manager.save(step, args=ocp.args.Composite(
-                model=ocp.args.StandardSave(_model_tree(state)),
-                train=ocp.args.StandardSave(_train_tree(state))), force=True)
+            self.manager.save(
+                step,
+                args=ocp.args.Composite(
+                    model=ocp.args.StandardSave(_model_tree(state)), train=ocp.args.StandardSave(_train_tree(state))
+                ),
+                force=True,
+            )
         except SAVE_ERRORS as e:
             raise self._save_failed(step, previous, e) from e
         self._pending = (step, previous)
@@ -114,9 +132,13 @@ class Checkpointer:
     def restore(self, state: TrainState, step: int | None = None) -> TrainState:
         """Restores `step` (default latest) into the shapes and shardings of `state`."""
         step = self.latest_step if step is None else step
-        restored = self.manager.restore(step, args=ocp.args.Composite(
-            model=ocp.args.StandardRestore(_abstract(_model_tree(state))),
-            train=ocp.args.StandardRestore(_abstract(_train_tree(state)))))
+        restored = self.manager.restore(
+            step,
+            args=ocp.args.Composite(
+                model=ocp.args.StandardRestore(_abstract(_model_tree(state))),
+                train=ocp.args.StandardRestore(_abstract(_train_tree(state))),
+            ),
+        )
         return dataclasses.replace(state, **restored["model"], **restored["train"])
 
     def restore_latest(self, state: TrainState) -> tuple[TrainState, int]:
@@ -136,20 +158,24 @@ class Checkpointer:
                 if reason is None:
                     raise  # the files are fine: the state does not fit them
                 moved = _move_aside(self.directory, step)
-                logging.warning("Checkpoint %s is damaged (%s); moved it to %s; trying the previous step.",
-                                os.path.join(self.directory, str(step)), reason, moved)
+                logging.warning(
+                    "Checkpoint %s is damaged (%s); moved it to %s; trying the previous step.",
+                    os.path.join(self.directory, str(step)),
+                    reason,
+                    moved,
+                )
                 damaged.append(f"{step}: {reason}")
                 self.manager.reload()  # forget the moved step (latest_step, all_steps)
                 continue
             if damaged:
-                logging.warning("Resuming from step %d, the newest intact checkpoint in %s.", step,
-                                self.directory)
+                logging.warning("Resuming from step %d, the newest intact checkpoint in %s.", step, self.directory)
             return restored, step
         if damaged:
             raise UserError(
                 f"Every checkpoint in {self.directory} is damaged ({'; '.join(damaged)}); they were moved "
                 f"to {os.path.join(os.path.dirname(self.directory), DAMAGED_DIR)}. Restore the workdir "
-                "from a backup, or rerun to start again from step 0.")
+                "from a backup, or rerun to start again from step 0."
+            )
         return state, 0
 
     def wait(self) -> None:
@@ -176,13 +202,18 @@ class Checkpointer:
         RESOURCE_EXHAUSTED ValueError from the async writer) leaves the previous step untouched.
         """
         text = str(error)
-        full = (getattr(error, "errno", None) in (errno.ENOSPC, errno.EDQUOT)
-                or any(m in text for m in ("No space left", "RESOURCE_EXHAUSTED", "ENOSPC", "quota")))
-        fix = ("Free disk space and restart" if full else
-               "Fix the cause and restart (a file vanishing mid-save means another process used this workdir)")
+        full = getattr(error, "errno", None) in (errno.ENOSPC, errno.EDQUOT) or any(
+            m in text for m in ("No space left", "RESOURCE_EXHAUSTED", "ENOSPC", "quota")
+        )
+        fix = (
+            "Free disk space and restart"
+            if full
+            else "Fix the cause and restart (a file vanishing mid-save means another process used this workdir)"
+        )
         return OSError(
             f"Saving checkpoint {step} to {self.directory} failed ({type(error).__name__}: {error}); the "
-            f"previous checkpoint ({previous}) is intact. {fix}: the run resumes from it.")
+            f"previous checkpoint ({previous}) is intact. {fix}: the run resumes from it."
+        )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -235,7 +266,7 @@ def _move_aside(directory: str, step: int) -> str:
             target = os.path.join(os.path.dirname(directory), DAMAGED_DIR, f"{step}-{stamp}-{suffix}")
         shutil.move(os.path.join(directory, str(step)), target)
     if jax.process_count() > 1:
-        from jax.experimental import multihost_utils  # noqa: PLC0415
+        from jax.experimental import multihost_utils
 
         multihost_utils.sync_global_devices(f"rhovid-damaged-{step}")
     return target
@@ -297,8 +328,11 @@ def save_config(config: ml_collections.ConfigDict, workdir: str, *, step: int | 
     changes, _ = config_changes(load_config(workdir), config)
     if not changes:
         return
-    record = {"time": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-              "step": step, "changes": {f: [old, new] for f, (old, new) in changes.items()}}
+    record = {
+        "time": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "step": step,
+        "changes": {f: [old, new] for f, (old, new) in changes.items()},
+    }
     with open(os.path.join(workdir, CONFIG_HISTORY_FILE), "a") as f:
         f.write(json.dumps(record, sort_keys=True) + "\n")
         f.flush()
@@ -327,8 +361,9 @@ def load_config(workdir: str, *, original: bool = False) -> ml_collections.Confi
     return ml_collections.ConfigDict(tree)
 
 
-def config_changes(saved: ml_collections.ConfigDict | dict, config: ml_collections.ConfigDict | dict
-                   ) -> tuple[dict[str, tuple[Any, Any]], list[str]]:
+def config_changes(
+    saved: ml_collections.ConfigDict | dict, config: ml_collections.ConfigDict | dict
+) -> tuple[dict[str, tuple[Any, Any]], list[str]]:
     """Every field whose value differs: ({field: (saved, new)}, fields only one side has).
 
     Fields only one side has come from a different rhovid version (a field added or removed), not
@@ -344,8 +379,9 @@ def may_change_on_resume(field: str) -> bool:
     return any(fnmatch.fnmatchcase(field, pattern) for pattern in RESUMABLE_FIELDS)
 
 
-def check_compatible(config: ml_collections.ConfigDict, workdir: str, *,
-                     allow_changes: bool = False) -> dict[str, tuple[Any, Any]]:
+def check_compatible(
+    config: ml_collections.ConfigDict, workdir: str, *, allow_changes: bool = False
+) -> dict[str, tuple[Any, Any]]:
     """Compares `config` with the recipe recorded in `workdir`; returns every changed field.
 
     A change outside `RESUMABLE_FIELDS` raises `UserError` naming every such field with both
@@ -357,18 +393,23 @@ def check_compatible(config: ml_collections.ConfigDict, workdir: str, *,
         return {}
     changes, unmatched = config_changes(load_config(workdir), config)
     if unmatched:
-        logging.warning("Fields recorded on one side only (another rhovid version), not compared: %s.",
-                        ", ".join(unmatched))
+        logging.warning(
+            "Fields recorded on one side only (another rhovid version), not compared: %s.", ", ".join(unmatched)
+        )
     refused = {f: v for f, v in changes.items() if not may_change_on_resume(f)}
     if refused and not allow_changes:
         listed = "; ".join(f"{f}: checkpoint has {a!r}, config has {b!r}" for f, (a, b) in refused.items())
         raise UserError(
             f"The workdir {workdir!r} holds a run with a different config ({listed}). Use a new "
             "--workdir, the same config to resume, or --config.allow_config_change=True to continue with the "
-            f"change (recorded in {CONFIG_HISTORY_FILE}).")
+            f"change (recorded in {CONFIG_HISTORY_FILE})."
+        )
     if refused:
-        logging.warning("Resuming %s with a changed recipe (allow_config_change): %s.", workdir,
-                        "; ".join(f"{f}: {a!r} -> {b!r}" for f, (a, b) in refused.items()))
+        logging.warning(
+            "Resuming %s with a changed recipe (allow_config_change): %s.",
+            workdir,
+            "; ".join(f"{f}: {a!r} -> {b!r}" for f, (a, b) in refused.items()),
+        )
     return changes
 
 
@@ -396,8 +437,9 @@ def load_pretrained(path: str, step: int | None = None) -> Pretrained:
     """
     config = load_config(path)
     directory = os.path.join(os.path.abspath(path), CHECKPOINT_DIR)
-    manager = ocp.CheckpointManager(directory, item_names=("model", "train"),
-                                    options=ocp.CheckpointManagerOptions(read_only=True))
+    manager = ocp.CheckpointManager(
+        directory, item_names=("model", "train"), options=ocp.CheckpointManagerOptions(read_only=True)
+    )
     steps = manager.all_steps()
     if not steps:
         raise FileNotFoundError(f"No checkpoint under {directory!r}.")
@@ -412,26 +454,36 @@ def load_pretrained(path: str, step: int | None = None) -> Pretrained:
             if reason is None:
                 raise
             # Read-only here: report and use the previous step; training moves it aside.
-            logging.warning("Checkpoint %s is damaged (%s); using the previous step.",
-                            os.path.join(directory, str(candidate)), reason)
+            logging.warning(
+                "Checkpoint %s is damaged (%s); using the previous step.",
+                os.path.join(directory, str(candidate)),
+                reason,
+            )
             damaged.append(f"{candidate}: {reason}")
             continue
         step, model = candidate, model["model"]
         break
     else:
         manager.close()
-        raise UserError(f"No checkpoint in {directory} reads ({'; '.join(damaged)}); pick another run "
-                        "or restore the workdir from a backup.")
+        raise UserError(
+            f"No checkpoint in {directory} reads ({'; '.join(damaged)}); pick another run "
+            "or restore the workdir from a backup."
+        )
     manager.close()
     params, stats = model["params"], model.get("batch_stats") or {}
     logging.info("Loaded pretrained backbone from %s at step %d.", path, step)
     return Pretrained(
-        config=config, step=int(step), params=params["backbone"], batch_stats=stats.get("backbone", {}),
-        heads={k: v for k, v in params.items() if k != "backbone"})
+        config=config,
+        step=int(step),
+        params=params["backbone"],
+        batch_stats=stats.get("backbone", {}),
+        heads={k: v for k, v in params.items() if k != "backbone"},
+    )
 
 
-def write_imported(workdir: str, config: ml_collections.ConfigDict, params: dict,
-                   batch_stats: dict, step: int = 0) -> None:
+def write_imported(
+    workdir: str, config: ml_collections.ConfigDict, params: dict, batch_stats: dict, step: int = 0
+) -> None:
     """Writes imported weights in the workdir layout so every evaluation config accepts them."""
     if jax.process_index() == 0:  # a re-import replaces weights and config, history included
         os.makedirs(workdir, exist_ok=True)

@@ -91,7 +91,7 @@ def run(main: Callable[[list[str]], Any], argv: Sequence[str] | None = None) -> 
     def parse(args: list[str]) -> list[str]:
         try:
             return flags.FLAGS(args)
-        except Exception as e:  # noqa: BLE001 (turned into one line, or re-raised)
+        except Exception as e:  # turned into one line, or re-raised
             message = flag_error_message(e, args)
             for resolved, typed in shown.items():
                 message = message and message.replace(resolved.split("=", 1)[-1], typed.split("=", 1)[-1])
@@ -100,7 +100,7 @@ def run(main: Callable[[list[str]], Any], argv: Sequence[str] | None = None) -> 
     def wrapped(args: list[str]) -> Any:
         try:
             return main(args)
-        except Exception as e:  # noqa: BLE001
+        except Exception as e:
             _fail(prog, e, args)
 
     app.run(wrapped, argv=argv, flags_parser=parse)
@@ -171,7 +171,7 @@ class _QuietTensorFlowImport:
         if name != "tensorflow":
             return None
         sys.meta_path.remove(self)
-        import importlib.util  # noqa: PLC0415
+        import importlib.util
 
         spec = importlib.util.find_spec(name)
         if spec is not None and spec.loader is not None:
@@ -229,8 +229,8 @@ def flag_error_message(e: BaseException, argv: Sequence[str]) -> str | None:
 
 def _unknown_key_message(argv: Sequence[str]) -> str | None:
     """Names the first `--config.a.b` override that the config has no key for, with near keys."""
-    import ml_collections  # noqa: PLC0415
-    from ml_collections import config_flags  # noqa: PLC0415
+    import ml_collections
+    from ml_collections import config_flags
 
     for name in _config_flag_names():
         file_arg = _flag_argument(argv, name)
@@ -238,7 +238,7 @@ def _unknown_key_message(argv: Sequence[str]) -> str | None:
             continue
         try:
             config = config_flags.config_flags.ConfigFileFlagParser(name=name).parse(file_arg)
-        except Exception:  # noqa: BLE001 (then the original error stands)
+        except Exception:  # then the original error stands
             return None
         paths = sorted(_all_paths(config))
         for arg in argv:
@@ -276,7 +276,7 @@ def _unknown_key_message(argv: Sequence[str]) -> str | None:
 
 
 def _all_paths(config: Any, prefix: str = "") -> set[str]:
-    import ml_collections  # noqa: PLC0415
+    import ml_collections
 
     out = set()
     for key, value in config.items():
@@ -325,10 +325,10 @@ def _program_name(main: Callable) -> str:
 
 def _config_flag_names() -> list[str]:
     """The names of the flags defined with `config_flags.DEFINE_config_file`."""
-    from ml_collections.config_flags import config_flags  # noqa: PLC0415
+    from ml_collections.config_flags import config_flags
 
     parser = config_flags.ConfigFileFlagParser
-    return [n for n, f in flags.FLAGS._flags().items() if isinstance(f.parser, parser)]  # noqa: SLF001
+    return [n for n, f in flags.FLAGS._flags().items() if isinstance(f.parser, parser)]
 
 
 def _flag_argument(argv: Sequence[str], name: str) -> str | None:

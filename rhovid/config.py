@@ -24,20 +24,48 @@ METHODS = ("simclr", "moco", "byol", "swav")
 # BN groups (paper B.1): MoCo per-GPU BN over 8 clips, the others SyncBN over 8 GPUs = 64 clips.
 _METHOD_DEFAULTS = {
     "simclr": dict(
-        optimizer="lars", base_lr=4.8, weight_decay=1e-6, temperature=0.1,
-        mlp_layers=3, mlp_dim=2048, embed_dim=128, mlp_bn=True, bn_group_size=64,
+        optimizer="lars",
+        base_lr=4.8,
+        weight_decay=1e-6,
+        temperature=0.1,
+        mlp_layers=3,
+        mlp_dim=2048,
+        embed_dim=128,
+        mlp_bn=True,
+        bn_group_size=64,
     ),
     "moco": dict(
-        optimizer="sgd", base_lr=0.4, weight_decay=1e-4, temperature=0.1,
-        mlp_layers=3, mlp_dim=2048, embed_dim=128, mlp_bn=False, bn_group_size=8,
+        optimizer="sgd",
+        base_lr=0.4,
+        weight_decay=1e-4,
+        temperature=0.1,
+        mlp_layers=3,
+        mlp_dim=2048,
+        embed_dim=128,
+        mlp_bn=False,
+        bn_group_size=8,
     ),
     "byol": dict(
-        optimizer="lars", base_lr=4.8, weight_decay=1e-6, temperature=0.1,
-        mlp_layers=2, mlp_dim=4096, embed_dim=256, mlp_bn=True, bn_group_size=64,
+        optimizer="lars",
+        base_lr=4.8,
+        weight_decay=1e-6,
+        temperature=0.1,
+        mlp_layers=2,
+        mlp_dim=4096,
+        embed_dim=256,
+        mlp_bn=True,
+        bn_group_size=64,
     ),
     "swav": dict(
-        optimizer="lars", base_lr=4.8, weight_decay=1e-6, temperature=0.1,
-        mlp_layers=3, mlp_dim=2048, embed_dim=128, mlp_bn=True, bn_group_size=64,
+        optimizer="lars",
+        base_lr=4.8,
+        weight_decay=1e-6,
+        temperature=0.1,
+        mlp_layers=3,
+        mlp_dim=2048,
+        embed_dim=128,
+        mlp_bn=True,
+        bn_group_size=64,
     ),
 }
 
@@ -166,8 +194,8 @@ def base_config(method: str) -> ml_collections.ConfigDict:
 
 def validate(c: ml_collections.ConfigDict, num_devices: int) -> None:
     """Fails before training, with one line naming the value and the fix, on a bad config."""
-    from rhovid.models.layers import resolve_matmul_forms  # noqa: PLC0415
-    from rhovid.models.resnet3d import STAGE_DEPTHS  # noqa: PLC0415
+    from rhovid.models.layers import resolve_matmul_forms
+    from rhovid.models.resnet3d import STAGE_DEPTHS
 
     def fail(msg: str) -> None:
         raise UserError(msg)
@@ -178,8 +206,10 @@ def validate(c: ml_collections.ConfigDict, num_devices: int) -> None:
         fail(f"data.rho={c.data.rho} must be >= 1 (ρ=1: two augmented views of one clip).")
     if c.batch_size < 1 or c.batch_size % num_devices:
         fix = max(1, c.batch_size // num_devices) * num_devices
-        fail(f"batch_size={c.batch_size} is not divisible by the {num_devices} devices; use a "
-             f"multiple of {num_devices}, e.g. --config.batch_size={fix}.")
+        fail(
+            f"batch_size={c.batch_size} is not divisible by the {num_devices} devices; use a "
+            f"multiple of {num_devices}, e.g. --config.batch_size={fix}."
+        )
     if c.model.get("arch", "slow") not in ("slow", "r2plus1d", "s3dg"):
         fail(f"model.arch={c.model.arch!r} is not one of slow, r2plus1d, s3dg.")
     if c.model.depth not in STAGE_DEPTHS:
@@ -193,60 +223,88 @@ def validate(c: ml_collections.ConfigDict, num_devices: int) -> None:
     if c.data.num_frames < 1 or c.data.frame_stride < 1:
         fail(f"data.num_frames={c.data.num_frames} and data.frame_stride={c.data.frame_stride} must be >= 1.")
     if c.data.crop == "vgg" and c.data.crop_size > min(c.data.short_side_range):
-        fail(f"data.crop_size={c.data.crop_size} is larger than the frames it is cut from "
-             f"(short side {min(c.data.short_side_range)}); lower crop_size or raise data.short_side_range.")
+        fail(
+            f"data.crop_size={c.data.crop_size} is larger than the frames it is cut from "
+            f"(short side {min(c.data.short_side_range)}); lower crop_size or raise data.short_side_range."
+        )
     if c.data.crop not in ("inception", "vgg"):
         fail(f"data.crop={c.data.crop!r}; use 'inception' or 'vgg'.")
     if c.data.crop_size > c.data.eval_short_side:
-        fail(f"data.crop_size={c.data.crop_size} is larger than the evaluation frames (short side "
-             f"data.eval_short_side={c.data.eval_short_side}); lower crop_size or raise eval_short_side.")
+        fail(
+            f"data.crop_size={c.data.crop_size} is larger than the evaluation frames (short side "
+            f"data.eval_short_side={c.data.eval_short_side}); lower crop_size or raise eval_short_side."
+        )
     if c.optim.optimizer not in ("sgd", "lars"):
         fail(f"optim.optimizer={c.optim.optimizer!r}; use 'sgd' or 'lars'.")
     if c.num_steps < 0:
-        fail(f"num_steps={c.num_steps} is negative (it would train nothing); use a positive count, or 0 to "
-             "train for num_epochs.")
+        fail(
+            f"num_steps={c.num_steps} is negative (it would train nothing); use a positive count, or 0 to "
+            "train for num_epochs."
+        )
     if c.num_epochs < 0:
         fail(f"num_epochs={c.num_epochs} is negative; use a positive number of epochs (or set num_steps).")
     if c.num_steps == 0 and c.num_epochs <= 0:
-        fail(f"num_steps=0 and num_epochs={c.num_epochs}: nothing to train; set --config.num_epochs > 0 or "
-             "--config.num_steps > 0.")
+        fail(
+            f"num_steps=0 and num_epochs={c.num_epochs}: nothing to train; set --config.num_epochs > 0 or "
+            "--config.num_steps > 0."
+        )
     if c.optim.base_lr < 0:
-        fail(f"optim.base_lr={c.optim.base_lr} is negative (training would climb the loss); use a positive "
-             "learning rate, e.g. the method's default.")
+        fail(
+            f"optim.base_lr={c.optim.base_lr} is negative (training would climb the loss); use a positive "
+            "learning rate, e.g. the method's default."
+        )
     if c.optim.weight_decay < 0:
         fail(f"optim.weight_decay={c.optim.weight_decay} is negative; use 0 (off) or a positive value.")
     for name in ("log_every_steps", "checkpoint_every_steps", "keep_checkpoints"):
         if c[name] < 1:
-            fail(f"{name}={c[name]} must be >= 1 (keep_checkpoints=1 keeps only the latest step); "
-                 f"set --config.{name}=1 or more.")
+            fail(
+                f"{name}={c[name]} must be >= 1 (keep_checkpoints=1 keeps only the latest step); "
+                f"set --config.{name}=1 or more."
+            )
     if c.knn.every_steps < 0:
         fail(f"knn.every_steps={c.knn.every_steps} is negative; use 0 (off) or a step interval.")
-    for name, value in (("objective.temperature", c.objective.temperature),
-                        ("knn.temperature", c.knn.temperature),
-                        ("objective.sinkhorn_epsilon", c.objective.sinkhorn_epsilon)):
+    for name, value in (
+        ("objective.temperature", c.objective.temperature),
+        ("knn.temperature", c.knn.temperature),
+        ("objective.sinkhorn_epsilon", c.objective.sinkhorn_epsilon),
+    ):
         if not value > 0:  # also catches NaN
-            fail(f"{name}={value} must be > 0 (it divides the similarities); the paper uses 0.1 for "
-                 "objective.temperature, 0.07 for knn.temperature, 0.05 for sinkhorn_epsilon.")
+            fail(
+                f"{name}={value} must be > 0 (it divides the similarities); the paper uses 0.1 for "
+                "objective.temperature, 0.07 for knn.temperature, 0.05 for sinkhorn_epsilon."
+            )
     if not 0 <= c.objective.momentum_base <= 1:
-        fail(f"objective.momentum_base={c.objective.momentum_base} must be in [0, 1]; "
-             "use the paper's MoCo 0.994 or BYOL 0.996.")
+        fail(
+            f"objective.momentum_base={c.objective.momentum_base} must be in [0, 1]; "
+            "use the paper's MoCo 0.994 or BYOL 0.996."
+        )
     if c.data.crop_size < 1:
         fail(f"data.crop_size={c.data.crop_size} must be >= 1.")
     mixed, g = c.model.bn_mix_views, c.model.bn_group_size  # unmixed: groups of g videos' clips of one view
     if g > 0 and not mixed and g < c.batch_size and c.batch_size % g:
-        fail(f"model.bn_group_size={g} (clips of one view) does not divide the batch_size={c.batch_size} videos; "
-             "choose a divisor, 0 (all clips of a view) or -1 (per device).")
+        fail(
+            f"model.bn_group_size={g} (clips of one view) does not divide the batch_size={c.batch_size} videos; "
+            "choose a divisor, 0 (all clips of a view) or -1 (per device)."
+        )
     if g > 0 and mixed and (c.batch_size * max(c.data.rho, 2)) % g:
-        fail(f"model.bn_group_size={c.model.bn_group_size} does not divide the {c.batch_size * max(c.data.rho, 2)} "
-             "clips of a batch; choose a divisor, 0 (global) or -1 (per device).")
+        fail(
+            f"model.bn_group_size={c.model.bn_group_size} does not divide the {c.batch_size * max(c.data.rho, 2)} "
+            "clips of a batch; choose a divisor, 0 (global) or -1 (per device)."
+        )
     k, views = c.model.views_per_chunk, max(c.data.rho, 2)
     if k < 0 or (k and views % k):
         divisors = [d for d in range(1, views + 1) if views % d == 0]
-        fail(f"model.views_per_chunk={k} must be 0 (one pass) or divide the {views} views of a video; "
-             f"use one of {divisors}.")
+        fail(
+            f"model.views_per_chunk={k} must be 0 (one pass) or divide the {views} views of a video; "
+            f"use one of {divisors}."
+        )
     if k and c.method not in ("simclr", "swav"):
-        fail(f"model.views_per_chunk={k} is for simclr and swav; {c.method} encodes clips without it "
-             "(MoCo and BYOL can run clips sequentially); set --config.model.views_per_chunk=0.")
+        fail(
+            f"model.views_per_chunk={k} is for simclr and swav; {c.method} encodes clips without it "
+            "(MoCo and BYOL can run clips sequentially); set --config.model.views_per_chunk=0."
+        )
     if k and mixed and (g < 0 or (g and (c.batch_size * k) % g)):
-        fail(f"model.bn_group_size={c.model.bn_group_size} with model.views_per_chunk={k}: BN runs per chunk of "
-             f"{c.batch_size * k} clips; use 0 (the whole chunk) or a divisor of {c.batch_size * k}.")
+        fail(
+            f"model.bn_group_size={c.model.bn_group_size} with model.views_per_chunk={k}: BN runs per chunk of "
+            f"{c.batch_size * k} clips; use 0 (the whole chunk) or a divisor of {c.batch_size * k}."
+        )

@@ -74,7 +74,7 @@ class SplitFeatures(NamedTuple):
 
 def eval_short_side(data_cfg: Any) -> int:
     """The short side (pixels) evaluation resizes frames to before the centre crop."""
-    from rhovid.data.reading import augment  # noqa: PLC0415 (TensorFlow only when used)
+    from rhovid.data.reading import augment  # TensorFlow only when used
 
     return round(augment.scale_to_crop(data_cfg.eval_short_side, data_cfg.crop_size))
 
@@ -114,15 +114,20 @@ def clip_indices(
     Returns:
       int32 [K, T], indices into the video's frames.
     """
-    import tensorflow as tf  # noqa: PLC0415
+    import tensorflow as tf
 
-    from rhovid.data.reading import sampling  # noqa: PLC0415
+    from rhovid.data.reading import sampling
 
     t_len = data_cfg.num_frames
     if num_clips is not None:
         return sampling.uniform_clips(
-            num_frames, fps, num_clips=num_clips, clip_len=t_len, frame_stride=data_cfg.frame_stride,
-            target_fps=data_cfg.target_fps).numpy()
+            num_frames,
+            fps,
+            num_clips=num_clips,
+            clip_len=t_len,
+            frame_stride=data_cfg.frame_stride,
+            target_fps=data_cfg.target_fps,
+        ).numpy()
     stride = float(sampling.stored_stride(data_cfg.frame_stride, fps, data_cfg.target_fps))
     span = stride * t_len  # stored frames covered by one clip
     hop = span if hop_s is None else hop_s * fps
@@ -130,8 +135,7 @@ def clip_indices(
         raise UserError(f"hop_s={hop_s} must be > 0.")
     count = 1 + max(int(np.floor((num_frames - span) / hop + 1e-6)), 0)
     starts = np.arange(count, dtype=np.float32) * np.float32(hop)
-    return sampling.clip_frame_indices(
-        tf.constant(starts), tf.fill([count], stride), num_frames, t_len).numpy()
+    return sampling.clip_frame_indices(tf.constant(starts), tf.fill([count], stride), num_frames, t_len).numpy()
 
 
 def crop_clips(frames: Sequence[bytes] | np.ndarray, indices: np.ndarray, data_cfg: Any) -> np.ndarray:
@@ -147,9 +151,9 @@ def crop_clips(frames: Sequence[bytes] | np.ndarray, indices: np.ndarray, data_c
       resized to C = crop_size (bilinear), exactly as `rhovid.data.reading.streams.make_eval_source`
       with one crop.
     """
-    import tensorflow as tf  # noqa: PLC0415
+    import tensorflow as tf
 
-    from rhovid.data.reading import augment  # noqa: PLC0415
+    from rhovid.data.reading import augment
 
     size = data_cfg.crop_size
     cache: dict[int, np.ndarray] = {}
@@ -157,13 +161,17 @@ def crop_clips(frames: Sequence[bytes] | np.ndarray, indices: np.ndarray, data_c
     def frame(i: int) -> np.ndarray:  # each frame decoded once, with the reader's JPEG decoder
         if i not in cache:
             f = frames[i]
-            cache[i] = (tf.io.decode_jpeg(f, channels=3, dct_method=_DCT_METHOD).numpy()
-                        if isinstance(f, bytes) else np.asarray(f, np.uint8))
+            cache[i] = (
+                tf.io.decode_jpeg(f, channels=3, dct_method=_DCT_METHOD).numpy()
+                if isinstance(f, bytes)
+                else np.asarray(f, np.uint8)
+            )
         return cache[i]
 
     first = frame(int(indices[0, 0]))
-    window = augment.eval_crop_windows(first.shape[0], first.shape[1], size,
-                                       augment.scale_to_crop(data_cfg.eval_short_side, size), 1)[0]
+    window = augment.eval_crop_windows(
+        first.shape[0], first.shape[1], size, augment.scale_to_crop(data_cfg.eval_short_side, size), 1
+    )[0]
     clips = []
     for row in np.asarray(indices):
         clip = tf.constant(np.stack([frame(int(i)) for i in row]))  # [T, H, W, 3]
@@ -220,8 +228,13 @@ class Embedder:
       step: the checkpoint's training step (None when not from a checkpoint).
     """
 
-    def __init__(self, model_cfg: ml_collections.ConfigDict, data_cfg: ml_collections.ConfigDict,
-                 variables: Any, step: int | None = None):
+    def __init__(
+        self,
+        model_cfg: ml_collections.ConfigDict,
+        data_cfg: ml_collections.ConfigDict,
+        variables: Any,
+        step: int | None = None,
+    ):
         missing = [k for k in DATA_KEYS if k not in data_cfg]
         if missing:
             raise UserError(f"config.data lacks {missing}: is it a rhovid run's config?")
@@ -248,7 +261,7 @@ class Embedder:
         size = min(batch_size, 1 << max(n - 1, 0).bit_length())
         out = []
         for lo in range(0, n, size):
-            chunk = clips[lo:lo + size]
+            chunk = clips[lo : lo + size]
             pad = size - len(chunk)
             if pad:
                 chunk = np.concatenate([chunk, np.zeros((pad,) + chunk.shape[1:], chunk.dtype)])
@@ -256,8 +269,15 @@ class Embedder:
             out.append(np.asarray(jax.device_get(feats))[: size - pad])
         return np.concatenate(out) if out else np.zeros((0, self.num_features), np.float32)
 
-    def embed_file(self, path: str, *, num_clips: int | None = None, hop_s: float | None = None,
-                   short_side: int | None = None, batch_size: int = 64) -> ClipFeatures:
+    def embed_file(
+        self,
+        path: str,
+        *,
+        num_clips: int | None = None,
+        hop_s: float | None = None,
+        short_side: int | None = None,
+        batch_size: int = 64,
+    ) -> ClipFeatures:
         """Decodes `path`, cuts it into clips (see `clip_indices`) and embeds every clip.
 
         Args:
@@ -274,11 +294,19 @@ class Embedder:
         frames, fps = read_video(path, max_fps=d.target_fps, short_side=short_side)
         indices = clip_indices(len(frames), fps, d, num_clips=num_clips, hop_s=hop_s)
         clips = crop_clips(frames, indices, d)
-        return ClipFeatures(features=self.embed_clips(clips, batch_size), starts_s=indices[:, 0] / fps,
-                            clips=clips, fps=float(fps))
+        return ClipFeatures(
+            features=self.embed_clips(clips, batch_size), starts_s=indices[:, 0] / fps, clips=clips, fps=float(fps)
+        )
 
-    def embed_split(self, split: str, *, label_keys: Sequence[str] | None = None, num_clips: int = 1,
-                    batch_size: int = 32, data_cfg: ml_collections.ConfigDict | None = None) -> SplitFeatures:
+    def embed_split(
+        self,
+        split: str,
+        *,
+        label_keys: Sequence[str] | None = None,
+        num_clips: int = 1,
+        batch_size: int = 32,
+        data_cfg: ml_collections.ConfigDict | None = None,
+    ) -> SplitFeatures:
         """Features of every video of a prepared split (mean over `num_clips` evaluation clips).
 
         Args:
@@ -289,12 +317,13 @@ class Embedder:
           data_cfg: read this dataset instead of the run's (`name`, `data_dir`); clip settings
             still come from the run.
         """
-        from rhovid.data.reading import streams  # noqa: PLC0415 (TensorFlow only when used)
+        from rhovid.data.reading import streams  # TensorFlow only when used
 
         d = self.data_cfg if data_cfg is None else data_cfg
         keys = tuple(label_keys) if label_keys else (d.label_key,)
-        source = streams.make_eval_source(d, split, batch_size=batch_size, num_clips=num_clips,
-                                           num_crops=1, label_keys=keys)
+        source = streams.make_eval_source(
+            d, split, batch_size=batch_size, num_clips=num_clips, num_crops=1, label_keys=keys
+        )
         feats, labels = [], {k: [] for k in keys}
         for batch in source:
             clips, mask = batch["clips"], np.asarray(batch["mask"])  # [B, V, T, C, C, 3], [B]
@@ -320,8 +349,15 @@ def load(path: str, step: int | None = None) -> Embedder:
     # do not depend on it, so any method's defaults fill them.
     method = saved.get("method")
     default = config_lib.base_config(method if method in config_lib.METHODS else "byol")
-    merged = {block: ml_collections.ConfigDict(
-        {**default[block].to_dict(), **(saved[block].to_dict() if block in saved else {})})
-        for block in ("model", "data")}
-    return Embedder(merged["model"], merged["data"],
-                    {"params": pretrained.params, "batch_stats": pretrained.batch_stats}, pretrained.step)
+    merged = {
+        block: ml_collections.ConfigDict(
+            {**default[block].to_dict(), **(saved[block].to_dict() if block in saved else {})}
+        )
+        for block in ("model", "data")
+    }
+    return Embedder(
+        merged["model"],
+        merged["data"],
+        {"params": pretrained.params, "batch_stats": pretrained.batch_stats},
+        pretrained.step,
+    )

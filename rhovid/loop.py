@@ -140,35 +140,46 @@ def run(config: ml_collections.ConfigDict, workdir: str, program: Program) -> Re
     lock = workdir_lib.WorkdirLock(workdir, enabled=jax.process_index() == 0)
     with lock:  # before anything in the workdir is read or cleaned (orbax cleans at start-up)
         checkpoint.check_compatible(config, workdir, allow_changes=config.allow_config_change)
-        ckpt = checkpoint.Checkpointer(workdir, every_steps=config.checkpoint_every_steps,
-                                       keep=config.keep_checkpoints)
+        ckpt = checkpoint.Checkpointer(workdir, every_steps=config.checkpoint_every_steps, keep=config.keep_checkpoints)
         writer = None
         try:
             state, start_step = ckpt.restore_latest(program.state)  # skips (and sets aside) damaged steps
             checkpoint.save_config(config, workdir, step=start_step)  # a changed recipe is recorded
             total = program.total_steps
             if start_step >= total:
-                logging.info("%s: already finished at step %d of %d in %s; nothing to do.",
-                             program.description, start_step, total, workdir)
+                logging.info(
+                    "%s: already finished at step %d of %d in %s; nothing to do.",
+                    program.description,
+                    start_step,
+                    total,
+                    workdir,
+                )
                 return Result(state, {})
             if start_step:
                 logging.info("Resumed from step %d in %s.", start_step, workdir)
             writer = writers.Writer(workdir, resume_step=start_step)  # drops what a killed run logged after it
-            state, last, step = _train(program, state, start_step, ckpt, writer, config.log_every_steps,
-                                       lock.check)
+            state, last, step = _train(program, state, start_step, ckpt, writer, config.log_every_steps, lock.check)
         finally:
             ckpt.close()  # waits for async saves: a failure still leaves the last good step on disk
             if writer is not None:
                 writer.close()
     if step < total:
-        raise Preempted(f"Stopped by SIGTERM at step {step} of {total}; the checkpoint is saved: rerun the "
-                        "same command (same --workdir) to resume.")
+        raise Preempted(
+            f"Stopped by SIGTERM at step {step} of {total}; the checkpoint is saved: rerun the "
+            "same command (same --workdir) to resume."
+        )
     return Result(state, last)
 
 
-def _train(program: Program, state: Any, start_step: int, ckpt: checkpoint.Checkpointer,
-           writer: writers.Writer, log_every_steps: int,
-           check_lock: Callable[[], None]) -> tuple[Any, dict[str, float], int]:
+def _train(
+    program: Program,
+    state: Any,
+    start_step: int,
+    ckpt: checkpoint.Checkpointer,
+    writer: writers.Writer,
+    log_every_steps: int,
+    check_lock: Callable[[], None],
+) -> tuple[Any, dict[str, float], int]:
     """Steps from `start_step` to the end or to SIGTERM; returns (state, last metrics, last step)."""
     total = program.total_steps
     progress = writers.Progress(total, program.examples_per_step, start_step)
@@ -184,7 +195,8 @@ def _train(program: Program, state: Any, start_step: int, ckpt: checkpoint.Check
         if not np.isfinite(metrics["loss"]):
             raise FloatingPointError(
                 f"Non-finite loss ({metrics['loss']}) at step {step}. {_last_good(ckpt)}. Lower "
-                "--config.optim.base_lr or set --config.optim.grad_clip_norm first.")
+                "--config.optim.base_lr or set --config.optim.grad_clip_norm first."
+            )
         last = metrics
         if step % log_every_steps == 0 or step == total:
             now = time.perf_counter()
@@ -203,7 +215,8 @@ def _train(program: Program, state: Any, start_step: int, ckpt: checkpoint.Check
             raise FloatingPointError(
                 f"The state after step {step} holds NaN or inf (the update overflowed although the loss "
                 f"was finite), so it is not saved. {_last_good(ckpt)}. Lower --config.optim.base_lr or set "
-                "--config.optim.grad_clip_norm first.")
+                "--config.optim.grad_clip_norm first."
+            )
         ckpt.maybe_save(step, state, force=True)
 
     source = program.batches(start_step)

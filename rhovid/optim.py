@@ -1,14 +1,14 @@
 """Learning-rate and momentum-encoder schedules, and the SGD / LARS optimisers (docs/recipe.md).
 
-    lr(n)      the paper's half-period cosine over the whole run, η·½(1 + cos(π·n/n_max)), after a
-               linear warmup from `warmup_init_lr` that ends ON that curve (at n = warmup it
-               reaches η·½(1 + cos(π·warmup/n_max)); the cosine is not restarted after warmup).
-               PySlowFast's `get_lr_at_epoch` computes the same curve (COSINE_AFTER_WARMUP off).
-    η          base_lr · global_batch / base_batch_size (the paper's LRs are totals at batch 512);
-               `warmup_init_lr` is scaled the same way
-    m(step)    1 − (1 − m_base)·(cos(π·step/total) + 1)/2: m_base at the start, 1 at the end
-    LARS       trust ratio 0.001·‖w‖/‖g + wd·w‖; biases and BN parameters (every 1-D parameter)
-               get neither weight decay nor the trust ratio (PySlowFast's `ignore_1d_param`)
+lr(n)      the paper's half-period cosine over the whole run, η·½(1 + cos(π·n/n_max)), after a
+           linear warmup from `warmup_init_lr` that ends ON that curve (at n = warmup it
+           reaches η·½(1 + cos(π·warmup/n_max)); the cosine is not restarted after warmup).
+           PySlowFast's `get_lr_at_epoch` computes the same curve (COSINE_AFTER_WARMUP off).
+η          base_lr · global_batch / base_batch_size (the paper's LRs are totals at batch 512);
+           `warmup_init_lr` is scaled the same way
+m(step)    1 − (1 − m_base)·(cos(π·step/total) + 1)/2: m_base at the start, 1 at the end
+LARS       trust ratio 0.001·‖w‖/‖g + wd·w‖; biases and BN parameters (every 1-D parameter)
+           get neither weight decay nor the trust ratio (PySlowFast's `ignore_1d_param`)
 """
 
 from __future__ import annotations
@@ -51,8 +51,9 @@ def lr_schedule_for(config: ml_collections.ConfigDict, steps_per_epoch: int, tot
     """The run's lr schedule: η and `warmup_init_lr` both scaled linearly from `base_batch_size`."""
     o = config.optim
     scale = config.batch_size / o.base_batch_size
-    return make_lr_schedule(o.base_lr * scale, total_steps, int(round(o.warmup_epochs * steps_per_epoch)),
-                            o.warmup_init_lr * scale)
+    return make_lr_schedule(
+        o.base_lr * scale, total_steps, int(round(o.warmup_epochs * steps_per_epoch)), o.warmup_init_lr * scale
+    )
 
 
 def make_momentum_schedule(momentum_base: float, total_steps: int, anneal: bool = True) -> optax.Schedule:
@@ -73,9 +74,7 @@ def decay_mask(params: Any) -> Any:
     return jax.tree.map(lambda p: p.ndim > 1, params)
 
 
-def make_optimizer(
-    optim_cfg: ml_collections.ConfigDict, lr_schedule: optax.Schedule
-) -> optax.GradientTransformation:
+def make_optimizer(optim_cfg: ml_collections.ConfigDict, lr_schedule: optax.Schedule) -> optax.GradientTransformation:
     """SGD with momentum (optionally Nesterov) or LARS, with masked weight decay and clipping."""
     o = optim_cfg
     if o.optimizer == "sgd":

@@ -179,8 +179,10 @@ def _demo_evaluation(c: ml_collections.ConfigDict) -> None:
     (`--config.data.label_key=motion` for the other one).
     """
     if c.task == "finetune":
-        raise UserError("configs/eval/finetune.py has no :demo preset; evaluate a demo run with "
-                        "configs/eval/knn.py:demo or configs/eval/linear.py:demo.")
+        raise UserError(
+            "configs/eval/finetune.py has no :demo preset; evaluate a demo run with "
+            "configs/eval/knn.py:demo or configs/eval/linear.py:demo."
+        )
     c.data.num_test_clips, c.data.num_test_crops = 2, 1
     c.batch_size = 64
     e = c.eval
@@ -196,7 +198,7 @@ def _demo_evaluation(c: ml_collections.ConfigDict) -> None:
 
 def _demo_data(c: ml_collections.ConfigDict) -> None:
     """The demo dataset and the clip settings its network trains and is evaluated at."""
-    from rhovid.data.preparation.builders import demo as demo_data  # noqa: PLC0415 (TFDS, only for the demo)
+    from rhovid.data.preparation.builders import demo as demo_data  # TFDS, only for the demo
 
     c.data.name = demo_data.dataset_name()
     c.data.train_split, c.data.eval_split = "train", "test"
@@ -272,9 +274,18 @@ def cosine(c: ml_collections.ConfigDict, value: str | None = None) -> None:
 
 
 PRESETS: dict[str, Preset] = {
-    "tiny": tiny, "steps": steps, "epochs": epochs, "rho": rho, "demo": demo,
-    "fast": fast, "bn_drift": bn_drift, "ucf101": _dataset("ucf101"), "hmdb51": _dataset("hmdb51"),
-    "split": split, "splits": splits, "cosine": cosine,
+    "tiny": tiny,
+    "steps": steps,
+    "epochs": epochs,
+    "rho": rho,
+    "demo": demo,
+    "fast": fast,
+    "bn_drift": bn_drift,
+    "ucf101": _dataset("ucf101"),
+    "hmdb51": _dataset("hmdb51"),
+    "split": split,
+    "splits": splits,
+    "cosine": cosine,
 }
 for _module in ("rhovid.recipes", "rhovid.ablations"):  # optional preset families
     try:
@@ -286,7 +297,7 @@ for _module in ("rhovid.recipes", "rhovid.ablations"):  # optional preset famili
 
 def build_config(method: str, arg: str | None, *, lock: bool = True) -> ml_collections.ConfigDict:
     """`rhovid.config.base_config(method)` with the presets of `arg` applied (locked unless `lock=False`)."""
-    from rhovid import config as config_lib  # noqa: PLC0415
+    from rhovid import config as config_lib
 
     c = apply(config_lib.base_config(method), arg)
     if not lock:

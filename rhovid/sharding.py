@@ -47,6 +47,4 @@ def check_divisible(global_batch_size: int, mesh: Mesh) -> None:
             f"of {n}, e.g. --config.batch_size={max(n, global_batch_size // n * n)}."
         )
     if global_batch_size % jax.process_count():
-        raise ValueError(
-            f"batch_size={global_batch_size} is not divisible by the {jax.process_count()} processes."
-        )
+        raise ValueError(f"batch_size={global_batch_size} is not divisible by the {jax.process_count()} processes.")

@@ -1,13 +1,13 @@
 """The training state: one pytree holding everything needed to continue a run exactly.
 
-    step                int32 scalar, optimiser steps taken
-    params              online network {'backbone', 'projector'[, 'predictor'][, 'prototypes']}
-    batch_stats         online BN running statistics
-    target_params       momentum network {'backbone', 'projector'} ({} without a target)
-    target_batch_stats  the momentum network's own BN statistics
-    opt_state           optax state
-    method_state        the objective's state (MoCo queue and pointer, SwAV queue)
-    rng                 raw uint32[2] PRNG key, split every step
+step                int32 scalar, optimiser steps taken
+params              online network {'backbone', 'projector'[, 'predictor'][, 'prototypes']}
+batch_stats         online BN running statistics
+target_params       momentum network {'backbone', 'projector'} ({} without a target)
+target_batch_stats  the momentum network's own BN statistics
+opt_state           optax state
+method_state        the objective's state (MoCo queue and pointer, SwAV queue)
+rng                 raw uint32[2] PRNG key, split every step
 """
 
 from __future__ import annotations
@@ -81,7 +81,6 @@ def create_train_state(
     return jax.jit(init, out_shardings=sharding.replicated(mesh))()
 
 
-
 def _split_seed(seed: int) -> tuple[jax.Array, jax.Array, jax.Array]:
     """(state rng, network init rng, objective-state rng) of a run's seed."""
     return tuple(jax.random.split(jax.random.PRNGKey(seed), 3))
@@ -89,7 +88,7 @@ def _split_seed(seed: int) -> tuple[jax.Array, jax.Array, jax.Array]:
 
 def init_variables(config, clip_shape: tuple[int, ...]) -> dict:
     """The online network's variables at step 0 of a run of `config` (its random initialisation)."""
-    from rhovid.models.network import build_network  # noqa: PLC0415
+    from rhovid.models.network import build_network
 
     net = build_network(config, bn_group_size=0)  # the grouping of BN does not change variables
     _, init_rng, _ = _split_seed(config.seed)

@@ -78,8 +78,10 @@ def make_train_step(
     shuffle_bn = config.method == "moco" and config.objective.shuffle_bn
     views_per_chunk = config.model.get("views_per_chunk", 0)  # 0 = all B·V clips in one pass
     if views_per_chunk and objective.uses_target:
-        raise ValueError(f"model.views_per_chunk={views_per_chunk} is for objectives without a momentum network "
-                         "(simclr, swav); MoCo and BYOL can encode clips sequentially as they are. Set it to 0.")
+        raise ValueError(
+            f"model.views_per_chunk={views_per_chunk} is for objectives without a momentum network "
+            "(simclr, swav); MoCo and BYOL can encode clips sequentially as they are. Set it to 0."
+        )
     chunk_sharding = NamedSharding(mesh, P(None, sharding.DATA_AXIS))  # [C, B·k, ...] on videos
 
     def train_step(state: TrainState, batch: dict) -> tuple[TrainState, dict]:
@@ -110,8 +112,9 @@ def make_train_step(
 
         def memory_flat_value_and_grad(params):  # the same loss, one chunk of k views at a time
             def forward(p, xc):  # [B·k, ...] -> per-clip outputs [B·k, ...], BN statistics of the chunk
-                out, new_vars = net.apply({"params": p, "batch_stats": state.batch_stats}, xc, train=True,
-                                          mutable=["batch_stats"])
+                out, new_vars = net.apply(
+                    {"params": p, "batch_stats": state.batch_stats}, xc, train=True, mutable=["batch_stats"]
+                )
                 return out, new_vars["batch_stats"]
 
             def objective_fn(outs):
@@ -121,15 +124,17 @@ def make_train_step(
 
             chunks = jax.lax.with_sharding_constraint(grad_cache.to_chunks(x, b, v, views_per_chunk), chunk_sharding)
             (loss, (metrics, method_state), stats), grads = grad_cache.value_and_grad(
-                forward, objective_fn, params, chunks)
+                forward, objective_fn, params, chunks
+            )
             batch_stats = jax.tree.map(lambda s: s.mean(0), stats)  # = BN's update with a group per chunk
             return (loss, (batch_stats, metrics, method_state)), grads
 
         if views_per_chunk:
             (loss, (batch_stats, metrics, method_state)), grads = memory_flat_value_and_grad(state.params)
         else:
-            (loss, (batch_stats, metrics, method_state)), grads = jax.value_and_grad(
-                loss_fn, has_aux=True)(state.params)
+            (loss, (batch_stats, metrics, method_state)), grads = jax.value_and_grad(loss_fn, has_aux=True)(
+                state.params
+            )
         frozen = state.step < freeze_steps
         if "prototypes" in grads:  # SwAV: frozen for the first epoch(s), as PySlowFast's `p.grad = None`:
             # no gradient, no weight decay, no momentum: their optimiser state stays as it was (zero).
@@ -153,8 +158,13 @@ def make_train_step(
             target_params = optim.ema_update(state.target_params, target_subset(params), m)
             metrics["momentum"] = m
         new_state = state.replace(
-            step=state.step + 1, params=params, batch_stats=batch_stats, target_params=target_params,
-            target_batch_stats=target_batch_stats, opt_state=opt_state, method_state=method_state,
+            step=state.step + 1,
+            params=params,
+            batch_stats=batch_stats,
+            target_params=target_params,
+            target_batch_stats=target_batch_stats,
+            opt_state=opt_state,
+            method_state=method_state,
             rng=rng,
         )
         return new_state, metrics

@@ -348,7 +348,7 @@ def _paper_text(value: float | None) -> str:
 
 def _cell(record: dict, eval_: Eval) -> tuple[str, float | None]:
     """Our number for one column, formatted like rhovid.eval.report, and its value in %."""
-    from rhovid.eval import report  # noqa: PLC0415
+    from rhovid.eval import report
 
     metrics = record.get("metrics", {})
     if eval_.metric == "top1":
@@ -359,7 +359,7 @@ def _cell(record: dict, eval_: Eval) -> tuple[str, float | None]:
 
 def _mismatch(record: dict, row: Row) -> str:
     """Why a result does not belong to `row` (another method or ρ), or ""."""
-    from rhovid.presets import build_config  # noqa: PLC0415
+    from rhovid.presets import build_config
 
     p = record.get("pretrained") or {}
     rho = build_config(row.method, row.presets).data.rho
@@ -373,7 +373,7 @@ def _mismatch(record: dict, row: Row) -> str:
 
 def gather(table: Table, runs: str) -> list[dict]:
     """One dict per row: label, config, workdir and, per column, ours / paper / source."""
-    from rhovid.eval import results as results_lib  # noqa: PLC0415
+    from rhovid.eval import results as results_lib
 
     out = []
     for row in table.rows:
@@ -442,7 +442,7 @@ def render_list(table: Table) -> str:
 
 def commands(row: Row, columns: Sequence[str], runs: str, data_dir: str = "$TFDS") -> str:
     """The shell line that pretrains `row` and runs the evaluations of `columns` ('' if none)."""
-    from rhovid.presets import build_config  # noqa: PLC0415
+    from rhovid.presets import build_config
 
     workdir = row.workdir(runs)
     py = "python -m rhovid.main"
@@ -478,7 +478,7 @@ def launch_lines(tables: Sequence[Table], runs: str, data_dir: str = "$TFDS") ->
 
 
 def _select(spec: str | None) -> list[Table]:
-    from rhovid.errors import UserError  # noqa: PLC0415
+    from rhovid.errors import UserError
 
     if spec in (None, "", "all"):
         return list(TABLES.values())
@@ -504,7 +504,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument("--data_dir", default="$TFDS", help="prepared datasets, as written into the commands")
     args = parser.parse_args(argv)
-    from rhovid.errors import UserError  # noqa: PLC0415
+    from rhovid.errors import UserError
 
     try:
         tables = _select(args.table)

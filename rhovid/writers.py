@@ -41,8 +41,7 @@ class Writer:
                 truncate_jsonl(path, resume_step)
                 truncate_events(workdir, resume_step)
             self._jsonl = open(path, "a")
-        self._tb = metric_writers.create_default_writer(
-            workdir, just_logging=not self.is_chief, asynchronous=False)
+        self._tb = metric_writers.create_default_writer(workdir, just_logging=not self.is_chief, asynchronous=False)
 
     def write_scalars(self, step: int, scalars: Mapping[str, float]) -> None:
         scalars = {k: float(np.asarray(v)) for k, v in scalars.items()}
@@ -104,8 +103,8 @@ def truncate_events(workdir: str, last_step: int) -> int:
     without those events, through a temporary file and an atomic `os.replace`. Returns how many
     events were dropped.
     """
-    import tensorflow as tf  # noqa: PLC0415 (TensorBoard's own format; only on resume)
-    from tensorboard.compat.proto import event_pb2  # noqa: PLC0415
+    import tensorflow as tf  # TensorBoard's own format; only on resume
+    from tensorboard.compat.proto import event_pb2
 
     dropped = 0
     for path in sorted(tf.io.gfile.glob(os.path.join(workdir, "events.out.tfevents.*"))):
@@ -152,11 +151,16 @@ class Progress:
             return {}
         steps_per_sec = steps / dt
         eta = (self.total_steps - step) / steps_per_sec
-        logging.info("step %d/%d (%.1f%%)  %.2f steps/s  %.1f clips/s  ETA %s", step,
-                     self.total_steps, 100.0 * step / self.total_steps, steps_per_sec,
-                     steps_per_sec * self.clips_per_step, _hms(eta))
-        return {"perf/steps_per_sec": steps_per_sec,
-                "perf/clips_per_sec": steps_per_sec * self.clips_per_step}
+        logging.info(
+            "step %d/%d (%.1f%%)  %.2f steps/s  %.1f clips/s  ETA %s",
+            step,
+            self.total_steps,
+            100.0 * step / self.total_steps,
+            steps_per_sec,
+            steps_per_sec * self.clips_per_step,
+            _hms(eta),
+        )
+        return {"perf/steps_per_sec": steps_per_sec, "perf/clips_per_sec": steps_per_sec * self.clips_per_step}
 
 
 def _hms(seconds: float) -> str:

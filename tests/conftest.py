@@ -5,9 +5,7 @@ The XLA flag must be set before JAX is imported anywhere, which is why it lives 
 
 import os
 
-os.environ["XLA_FLAGS"] = (
-    os.environ.get("XLA_FLAGS", "") + " --xla_force_host_platform_device_count=8"
-).strip()
+os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") + " --xla_force_host_platform_device_count=8").strip()
 os.environ.setdefault("JAX_PLATFORMS", "cpu")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 os.environ.setdefault("CUDA_VISIBLE_DEVICES", "")
@@ -41,7 +39,7 @@ MARKERS = {
 
 
 def pytest_collection_modifyitems(config, items):
-    import pytest  # noqa: PLC0415
+    import pytest
 
     for item in items:
         file = os.path.basename(str(item.path))

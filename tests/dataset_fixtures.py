@@ -25,9 +25,7 @@ from rhovid.data import records
 CORRUPT = b"\xff\xd8\xff\xe0 this is not a jpeg"
 
 
-def coded_frames(
-    video: int, num_frames: int, height: int = 24, width: int = 32, gradient: bool = False
-) -> np.ndarray:
+def coded_frames(video: int, num_frames: int, height: int = 24, width: int = 32, gradient: bool = False) -> np.ndarray:
     """uint8 [num_frames, height, width, 3]: frames whose colour encodes (video, frame)."""
     if num_frames > 64:
         raise ValueError("coded_frames encodes at most 64 frames (R = 4·index).")
@@ -115,9 +113,7 @@ def write_dataset(
         split_infos.append(
             tfds.core.SplitInfo(name=split, shard_lengths=lengths, num_bytes=0, filename_template=template)
         )
-    tfds.folder_dataset.write_metadata(
-        data_dir=out, features=features, split_infos=split_infos, check_data=False
-    )
+    tfds.folder_dataset.write_metadata(data_dir=out, features=features, split_infos=split_infos, check_data=False)
     return out
 
 

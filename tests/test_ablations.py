@@ -89,9 +89,9 @@ def test_presets_apply_left_to_right():
 
 def test_no_spatial_crop_cuts_only_along_the_long_side():
     """aug without S: short side resized to the crop size, so the window spans the short side."""
-    import tensorflow as tf  # noqa: PLC0415
+    import tensorflow as tf
 
-    from rhovid.data.reading import augment, sampling  # noqa: PLC0415
+    from rhovid.data.reading import augment, sampling
 
     c = presets.build_config("moco", "aug=T")
     cfg = augment.AugmentConfig.pretrain(c.data)
@@ -103,7 +103,7 @@ def test_no_spatial_crop_cuts_only_along_the_long_side():
 
 
 def test_no_temporal_augmentation_gives_identical_clip_indices():
-    from rhovid.data.reading import sampling  # noqa: PLC0415
+    from rhovid.data.reading import sampling
 
     c = presets.build_config("moco", "aug=SC,rho=4")
     idx = sampling.sample_clips(
@@ -156,7 +156,7 @@ def test_momentum_presets_only_for_momentum_methods():
 
 
 def test_momentum_schedule_with_and_without_annealing():
-    from rhovid import optim  # noqa: PLC0415
+    from rhovid import optim
 
     annealed = optim.make_momentum_schedule(0.994, 100)
     constant = optim.make_momentum_schedule(0.994, 100, anneal=False)
@@ -166,10 +166,10 @@ def test_momentum_schedule_with_and_without_annealing():
 
 
 def test_predictor_depth_reaches_the_network():
-    import jax  # noqa: PLC0415
-    import jax.numpy as jnp  # noqa: PLC0415
+    import jax
+    import jax.numpy as jnp
 
-    from rhovid.models.network import build_network  # noqa: PLC0415
+    from rhovid.models.network import build_network
 
     c = presets.build_config("byol", "tiny,predictor=3,mlp=3")
     net = build_network(c)

@@ -139,10 +139,12 @@ def test_device_color_augment_is_per_clip_and_shared_across_frames():
 
 def test_inception_crop_window_area_and_aspect():
     h, w = 120, 160
-    wins = np.stack([
-        augment.inception_crop_window(sampling.make_key(i), h, w, (0.2, 0.766), (0.75, 4 / 3)).numpy()
-        for i in range(200)
-    ])
+    wins = np.stack(
+        [
+            augment.inception_crop_window(sampling.make_key(i), h, w, (0.2, 0.766), (0.75, 4 / 3)).numpy()
+            for i in range(200)
+        ]
+    )
     y, x, ch, cw = wins.T
     assert (y >= 0).all() and (x >= 0).all() and (y + ch <= h).all() and (x + cw <= w).all()
     area = ch * cw / (h * w)
@@ -194,8 +196,7 @@ def test_device_blur_matches_scipy_and_the_host_blur():
     radius = device_augment.blur_radius(1.5, 20, 24)  # 5, as the host's ceil(3·1.5)
     out = np.asarray(jax.jit(device_augment.gaussian_blur, static_argnums=2)(x, sigma, radius))
     for i in range(2):
-        ref = ndimage.gaussian_filter(x[i], sigma=(0, sigma[i], sigma[i], 0), mode="mirror",
-                                      truncate=radius / sigma[i])
+        ref = ndimage.gaussian_filter(x[i], sigma=(0, sigma[i], sigma[i], 0), mode="mirror", truncate=radius / sigma[i])
         np.testing.assert_allclose(out[i], ref, atol=1e-5)
         host = augment.gaussian_blur(tf.constant(x[i]), tf.constant(sigma[i]), 1.5).numpy()
         np.testing.assert_allclose(out[i], host, atol=1e-5)

@@ -28,8 +28,8 @@ def _pytorchvideo_r2plus1d():
     """pytorchvideo's create_r2plus1d; torchvision (only its RoIAlign is imported) stood in if absent."""
     pytest.importorskip("torch")
     try:
-        import torchvision  # noqa: F401, PLC0415
-    except Exception:  # noqa: BLE001 (absent, or built for another torch)
+        import torchvision  # noqa: F401
+    except Exception:  # absent, or built for another torch
         tv, ops = types.ModuleType("torchvision"), types.ModuleType("torchvision.ops")
         ops.RoIAlign = object
         tv.ops = ops
@@ -108,7 +108,7 @@ def test_forward_shape_at_tiny_size_and_selection_by_config(arch, features):
 
 @pytest.mark.parametrize("method", ["simclr", "moco", "byol", "swav"])
 def test_every_method_builds_its_network_on_the_new_backbones(method):
-    from rhovid.models.network import build_network  # noqa: PLC0415
+    from rhovid.models.network import build_network
 
     for arch, features in (("r2plus1d", 256), ("s3dg", 128)):
         c = presets.build_config(method, f"tiny,arch={arch}")

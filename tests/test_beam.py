@@ -20,7 +20,7 @@ pytest.importorskip("apache_beam", reason="the optional `beam` extra is not inst
 
 
 def test_beam_and_local_paths_write_equal_records(tmp_path):
-    from rhovid.data.preparation import beam_builder  # noqa: PLC0415 (needs apache_beam)
+    from rhovid.data.preparation import beam_builder  # needs apache_beam
 
     src = tmp_path / "videos"
     vf.write_video(src / "jump" / "one.mp4", num_frames=4, size=(32, 32))

@@ -156,14 +156,14 @@ def test_load_pretrained_skips_a_damaged_latest_step(tmp_path, warnings):
 
 
 def _config():
-    from rhovid import config as config_lib  # noqa: PLC0415
+    from rhovid import config as config_lib
 
     return config_lib.base_config("byol")
 
 
 def test_save_failure_advice_depends_on_the_cause(tmp_path):
     """'Free disk space' only for a full disk; a vanished file points at a second process."""
-    import errno  # noqa: PLC0415
+    import errno
 
     ckpt = checkpoint.Checkpointer(str(tmp_path), every_steps=1, keep=5, async_save=False)
     full = ckpt._save_failed(2, 1, OSError(errno.ENOSPC, "No space left on device"))

@@ -116,7 +116,7 @@ def test_finished_run_says_so(tmp_path):
 
 def test_native_startup_filter_keeps_everything_else(capfd):
     """Only the known start-up notices are dropped; other native output comes back, in order."""
-    from rhovid import cli  # noqa: PLC0415
+    from rhovid import cli
 
     with cli.quiet_native_startup():
         os.write(2, b"WARNING: All log messages before absl::InitializeLog() is called are written to STDERR\n")

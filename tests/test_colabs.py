@@ -43,8 +43,7 @@ def _execute(name: str, cwd: str, **params) -> nbformat.NotebookNode:
     injected = nbformat.v4.new_code_cell("\n".join(f"{k} = {v!r}" for k, v in params.items()))
     injected.metadata["tags"] = ["injected-parameters"]
     nb.cells.insert(i + 1, injected)
-    NotebookClient(nb, timeout=CELL_TIMEOUT_S, kernel_name="python3",
-                   resources={"metadata": {"path": cwd}}).execute()
+    NotebookClient(nb, timeout=CELL_TIMEOUT_S, kernel_name="python3", resources={"metadata": {"path": cwd}}).execute()
     return nb
 
 
@@ -66,16 +65,33 @@ def runs(tmp_path_factory):
     """Executes quickstart, then video_features on its workdir; returns both executed notebooks."""
     root = tmp_path_factory.mktemp("colabs")
     data_dir, workdir = str(root / "data"), str(root / "run")
-    flags = " ".join(f for f in os.environ.get("XLA_FLAGS", "").split()
-                     if not f.startswith("--xla_force_host_platform_device_count"))
+    flags = " ".join(
+        f for f in os.environ.get("XLA_FLAGS", "").split() if not f.startswith("--xla_force_host_platform_device_count")
+    )
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("XLA_FLAGS", flags)
         quickstart = _execute(
-            "quickstart.ipynb", str(root), STEPS=3, BATCH_SIZE=8, KNN_K=5, NUM_SHOW=2, TSNE_POINTS=30,
-            DEMO_SIZES=dict(num_train=60, num_test=30, num_frames=16), DATA_DIR=data_dir, WORKDIR=workdir)
+            "quickstart.ipynb",
+            str(root),
+            STEPS=3,
+            BATCH_SIZE=8,
+            KNN_K=5,
+            NUM_SHOW=2,
+            TSNE_POINTS=30,
+            DEMO_SIZES=dict(num_train=60, num_test=30, num_frames=16),
+            DATA_DIR=data_dir,
+            WORKDIR=workdir,
+        )
         video = _execute(
-            "video_features.ipynb", str(root), WORKDIR=workdir, DEMO_SEGMENTS=4, SEGMENT_FRAMES=16, TOP_K=3,
-            FALLBACK_STEPS=2, DATA_DIR=data_dir)
+            "video_features.ipynb",
+            str(root),
+            WORKDIR=workdir,
+            DEMO_SEGMENTS=4,
+            SEGMENT_FRAMES=16,
+            TOP_K=3,
+            FALLBACK_STEPS=2,
+            DATA_DIR=data_dir,
+        )
     return {"quickstart": quickstart, "video": video, "workdir": workdir, "root": root}
 
 
@@ -88,7 +104,8 @@ def test_notebooks_are_stored_without_outputs(name):
         if cell.cell_type == "code":
             assert cell.outputs == [] and cell.execution_count is None, (
                 f"{name}: a code cell has outputs; strip them (e.g. `jupyter nbconvert --clear-output "
-                f"--inplace colabs/{name}`): {cell.source[:60]!r}")
+                f"--inplace colabs/{name}`): {cell.source[:60]!r}"
+            )
 
 
 def test_quickstart_trains_probes_and_plots(runs):

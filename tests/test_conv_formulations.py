@@ -86,8 +86,7 @@ def test_fast_resnet_equals_the_plain_3d_resnet_in_outputs_and_gradients():
     variables = jax.jit(lambda x: plain.init(jax.random.PRNGKey(0), x, train=True))(x)
 
     def loss(params, model, x, batch_stats):
-        out, _ = model.apply({"params": params, "batch_stats": batch_stats}, x, train=True,
-                             mutable=["batch_stats"])
+        out, _ = model.apply({"params": params, "batch_stats": batch_stats}, x, train=True, mutable=["batch_stats"])
         return jnp.sum(jnp.sin(out)), out
 
     grad_fn = jax.jit(jax.value_and_grad(loss, has_aux=True), static_argnums=1)
@@ -96,12 +95,16 @@ def test_fast_resnet_equals_the_plain_3d_resnet_in_outputs_and_gradients():
     np.testing.assert_allclose(out_fast, out_plain, rtol=1e-5, atol=1e-5)
 
     with jax.enable_x64(True):
-        to64 = lambda t: jax.tree.map(lambda a: jnp.asarray(a, jnp.float64), t)  # noqa: E731
+        to64 = lambda t: jax.tree.map(lambda a: jnp.asarray(a, jnp.float64), t)
         plain64 = ResNet3D(depth=14, width=8, dtype=jnp.float64, **PLAIN)
         _, g_ref = grad_fn(to64(variables["params"]), plain64, to64(x), to64(variables["batch_stats"]))
         g_ref = jax.tree.map(np.asarray, g_ref)
-    for (path, a), b, ref in zip(jax.tree_util.tree_leaves_with_path(g_fast), jax.tree.leaves(g_plain),
-                                 jax.tree.leaves(g_ref)):
+    for (path, a), b, ref in zip(
+        jax.tree_util.tree_leaves_with_path(g_fast), jax.tree.leaves(g_plain), jax.tree.leaves(g_ref)
+    ):
         err_fast, err_plain = np.abs(a - ref).max(), np.abs(b - ref).max()
-        assert err_fast <= max(2 * err_plain, 1e-4 * np.abs(ref).max()), (jax.tree_util.keystr(path),
-                                                                          err_fast, err_plain)
+        assert err_fast <= max(2 * err_plain, 1e-4 * np.abs(ref).max()), (
+            jax.tree_util.keystr(path),
+            err_fast,
+            err_plain,
+        )

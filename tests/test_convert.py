@@ -70,8 +70,9 @@ def _linear(sd, name, n_out, n_in, rng, bias=True):
 def slowfast_backbone(rng, width=8, prefix="backbone."):
     """Slow R-50 (`MODEL.ARCH: slow`) in PySlowFast's names: s1 stem, s2..s5 bottleneck stages."""
     sd = {}
-    conv = lambda name, o, i, kt, k: sd.__setitem__(  # noqa: E731
-        name + ".weight", rng.normal(0, 0.1, (o, i, kt, k, k)).astype(np.float32))
+    conv = lambda name, o, i, kt, k: sd.__setitem__(
+        name + ".weight", rng.normal(0, 0.1, (o, i, kt, k, k)).astype(np.float32)
+    )
     conv(prefix + "s1.pathway0_stem.conv", width, 3, 1, 7)
     _bn(sd, prefix + "s1.pathway0_stem.bn", width, rng)
     dim_in = width
@@ -127,19 +128,20 @@ def test_pyslowfast_byol_layout_mapped_tensor_by_tensor(byol_state):
     sd = byol_state
     imp = convert.convert_state(sd, source="pyslowfast", cfg_text=BYOL_CFG)
     got = flat(imp.result.variables)
-    t = lambda k: sd["backbone." + k].transpose(2, 3, 4, 1, 0)  # noqa: E731  [O,I,t,h,w] -> [t,h,w,I,O]
+    t = lambda k: sd["backbone." + k].transpose(2, 3, 4, 1, 0)  # [O,I,t,h,w] -> [t,h,w,I,O]
     np.testing.assert_array_equal(got["params/backbone/stem_conv/kernel"], t("s1.pathway0_stem.conv.weight"))
     assert got["params/backbone/res4_0/conv_a/kernel"].shape == (3, 1, 1, 64, 32)
-    np.testing.assert_array_equal(got["params/backbone/res4_0/conv_a/kernel"],
-                                  t("s4.pathway0_res0.branch2.a.weight"))
-    np.testing.assert_array_equal(got["params/backbone/res3_2/conv_b/kernel"],
-                                  t("s3.pathway0_res2.branch2.b.weight"))
-    np.testing.assert_array_equal(got["params/backbone/res2_0/shortcut_conv/kernel"],
-                                  t("s2.pathway0_res0.branch1.weight"))
-    np.testing.assert_array_equal(got["batch_stats/backbone/res2_0/shortcut_bn/var"],
-                                  sd["backbone.s2.pathway0_res0.branch1_bn.running_var"])
-    np.testing.assert_array_equal(got["params/backbone/res5_2/bn_c/scale"],
-                                  sd["backbone.s5.pathway0_res2.branch2.c_bn.weight"])
+    np.testing.assert_array_equal(got["params/backbone/res4_0/conv_a/kernel"], t("s4.pathway0_res0.branch2.a.weight"))
+    np.testing.assert_array_equal(got["params/backbone/res3_2/conv_b/kernel"], t("s3.pathway0_res2.branch2.b.weight"))
+    np.testing.assert_array_equal(
+        got["params/backbone/res2_0/shortcut_conv/kernel"], t("s2.pathway0_res0.branch1.weight")
+    )
+    np.testing.assert_array_equal(
+        got["batch_stats/backbone/res2_0/shortcut_bn/var"], sd["backbone.s2.pathway0_res0.branch1_bn.running_var"]
+    )
+    np.testing.assert_array_equal(
+        got["params/backbone/res5_2/bn_c/scale"], sd["backbone.s5.pathway0_res2.branch2.c_bn.weight"]
+    )
     # Heads: Linear [out, in] -> [in, out]; the hidden Linear has no bias when BN follows it.
     p = "backbone.head.projection.projection."
     np.testing.assert_array_equal(got["params/projector/dense_0/kernel"], sd[p + "0.weight"].T)
@@ -156,7 +158,8 @@ def test_pyslowfast_byol_layout_mapped_tensor_by_tensor(byol_state):
     assert len(imp.result.mapping) == len(online)
     assert imp.result.unused == sorted(
         [k for k in sd if k.startswith("backbone_hist.") and not k.endswith("num_batches_tracked")]
-        + ["iter", "ptr", "queue_x"])
+        + ["iter", "ptr", "queue_x"]
+    )
     assert imp.result.ignored == sorted(k for k in sd if k.endswith("num_batches_tracked"))
 
     c = imp.config
@@ -182,7 +185,7 @@ def test_imported_directory_is_accepted_by_the_evaluation_loader(byol_state, tmp
     imp = convert.convert_state(byol_state, cfg_text=BYOL_CFG)
     v = imp.result.variables
     checkpoint.write_imported(str(tmp_path / "imp"), imp.config, v["params"], v["batch_stats"])
-    import importlib.util  # noqa: PLC0415
+    import importlib.util
 
     spec = importlib.util.spec_from_file_location("linear", os.path.join(ROOT, "configs/eval/linear.py"))
     module = importlib.util.module_from_spec(spec)
@@ -191,8 +194,10 @@ def test_imported_directory_is_accepted_by_the_evaluation_loader(byol_state, tmp
     config.pretrained = str(tmp_path / "imp")
     backbone = features.load_backbone(config, sharding.make_mesh())  # builds R-50 w8 from config.json
     assert (backbone.model.depth, backbone.model.width) == (50, 8)
-    got, want = flat(backbone.variables), flat({"params": v["params"]["backbone"],
-                                                "batch_stats": v["batch_stats"]["backbone"]})
+    got, want = (
+        flat(backbone.variables),
+        flat({"params": v["params"]["backbone"], "batch_stats": v["batch_stats"]["backbone"]}),
+    )
     assert got.keys() == want.keys()
     assert all(np.array_equal(np.asarray(got[k]), want[k]) for k in want)
     pre = checkpoint.load_pretrained(str(tmp_path / "imp"))
@@ -209,8 +214,9 @@ def test_swav_and_moco_heads_are_recognised():
     assert imp.config.method == "swav" and imp.config.model.num_prototypes == 16
     assert imp.config.model.mlp_layers == 3
     np.testing.assert_array_equal(got["params/prototypes/kernel"], swav["swav_prototypes.weight"])
-    np.testing.assert_array_equal(got["batch_stats/projector/bn_1/var"],
-                                  swav["backbone.head.projection.projection.4.running_var"])
+    np.testing.assert_array_equal(
+        got["batch_stats/projector/bn_1/var"], swav["backbone.head.projection.projection.4.running_var"]
+    )
 
     moco = slowfast_backbone(rng)  # MoCo's MLP has no BN: Linear, ReLU, Linear, ReLU, Linear
     slowfast_mlp(moco, "backbone.head.projection.projection", (256, 64, 64, 32), rng, bn=False)
@@ -218,10 +224,12 @@ def test_swav_and_moco_heads_are_recognised():
     imp = convert.convert_state(moco)
     got = flat(imp.result.variables)
     assert imp.config.method == "moco" and imp.config.model.mlp_bn is False
-    np.testing.assert_array_equal(got["params/projector/dense_1/kernel"],
-                                  moco["backbone.head.projection.projection.2.weight"].T)
-    np.testing.assert_array_equal(got["params/projector/dense_1/bias"],
-                                  moco["backbone.head.projection.projection.2.bias"])
+    np.testing.assert_array_equal(
+        got["params/projector/dense_1/kernel"], moco["backbone.head.projection.projection.2.weight"].T
+    )
+    np.testing.assert_array_equal(
+        got["params/projector/dense_1/bias"], moco["backbone.head.projection.projection.2.bias"]
+    )
 
     simclr = {k: v for k, v in moco.items() if not k.startswith("backbone_hist.")}
     with pytest.raises(ConversionError, match="--method=simclr"):
@@ -235,16 +243,24 @@ def test_swav_and_moco_heads_are_recognised():
 def test_mismatched_checkpoints_fail_naming_the_tensor(byol_state):
     sd = dict(byol_state)
     del sd["backbone.s5.pathway0_res2.branch2.c_bn.running_var"]
-    with pytest.raises(ConversionError, match=re.escape(
+    with pytest.raises(
+        ConversionError,
+        match=re.escape(
             "'batch_stats/backbone/res5_2/bn_c/var' (shape (256,)) has no source tensor: the "
-            "checkpoint lacks 'backbone.s5.pathway0_res2.branch2.c_bn.running_var'")):
+            "checkpoint lacks 'backbone.s5.pathway0_res2.branch2.c_bn.running_var'"
+        ),
+    ):
         convert.convert_state(sd, cfg_text=BYOL_CFG)
 
     c2d = dict(byol_state)  # slow_c2d: temporal kernel 1 everywhere
     c2d["backbone.s4.pathway0_res0.branch2.a.weight"] = np.zeros((32, 64, 1, 1, 1), np.float32)
-    with pytest.raises(ConversionError, match=re.escape(
+    with pytest.raises(
+        ConversionError,
+        match=re.escape(
             "'params/backbone/res4_0/conv_a/kernel' needs 'backbone.s4.pathway0_res0.branch2.a.weight' "
-            "of shape (32, 64, 3, 1, 1), but the checkpoint's has shape (32, 64, 1, 1, 1)")):
+            "of shape (32, 64, 3, 1, 1), but the checkpoint's has shape (32, 64, 1, 1, 1)"
+        ),
+    ):
         convert.convert_state(c2d, cfg_text=BYOL_CFG)
 
     truncated = {k: v for k, v in byol_state.items() if ".s5." not in k}
@@ -252,8 +268,11 @@ def test_mismatched_checkpoints_fail_naming_the_tensor(byol_state):
         convert.convert_state(truncated)
 
     no_predictor = {k: v for k, v in byol_state.items() if ".predictors." not in k}
-    with pytest.raises(ConversionError, match=r"'params/predictor/\w+/\w+' .*has no source tensor: "
-                       r"the checkpoint lacks 'backbone\.head\.predictors\.0\.projection\.\d\."):
+    with pytest.raises(
+        ConversionError,
+        match=r"'params/predictor/\w+/\w+' .*has no source tensor: "
+        r"the checkpoint lacks 'backbone\.head\.predictors\.0\.projection\.\d\.",
+    ):
         convert.convert_state(no_predictor, cfg_text=BYOL_CFG)  # the config says BYOL
 
     with pytest.raises(ConversionError, match="use --from=pyslowfast"):
@@ -263,13 +282,15 @@ def test_mismatched_checkpoints_fail_naming_the_tensor(byol_state):
 
 
 def test_rhovid_never_imports_torch_and_says_how_to_install_it():
-    code = ("import sys\n"
-            "import rhovid.tools.convert, rhovid.tools.torch_layout, rhovid.checkpoint, rhovid.main\n"
-            "import rhovid.models.network, rhovid.eval.features\n"
-            "assert 'torch' not in sys.modules, 'rhovid imported torch'\n"
-            "sys.modules['torch'] = None  # as if torch were not installed\n"
-            "try:\n    rhovid.tools.convert.load_torch_checkpoint('x.pyth')\n"
-            "except ImportError as e:\n    print(e)\n")
+    code = (
+        "import sys\n"
+        "import rhovid.tools.convert, rhovid.tools.torch_layout, rhovid.checkpoint, rhovid.main\n"
+        "import rhovid.models.network, rhovid.eval.features\n"
+        "assert 'torch' not in sys.modules, 'rhovid imported torch'\n"
+        "sys.modules['torch'] = None  # as if torch were not installed\n"
+        "try:\n    rhovid.tools.convert.load_torch_checkpoint('x.pyth')\n"
+        "except ImportError as e:\n    print(e)\n"
+    )
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True)
     assert out.returncode == 0, out.stderr[-2000:]
     assert "needs PyTorch: pip install -e '.[torch]'" in out.stdout
@@ -296,11 +317,11 @@ def _pytorchvideo_resnet():
     """
     pytest.importorskip("torch")
     try:
-        import torchvision  # noqa: F401, PLC0415
-    except Exception:  # noqa: BLE001 (absent, or built for another torch)
+        import torchvision  # noqa: F401
+    except Exception:  # absent, or built for another torch
         ops = types.ModuleType("torchvision.ops")
 
-        class RoIAlign:  # noqa: D401
+        class RoIAlign:
             def __init__(self, *a, **k):
                 raise RuntimeError("torchvision stand-in: RoIAlign is unavailable")
 
@@ -310,15 +331,15 @@ def _pytorchvideo_resnet():
         saved = {k: sys.modules.pop(k, None) for k in ("torchvision", "torchvision.ops")}
         sys.modules.update({"torchvision": tv, "torchvision.ops": ops})
         try:
-            return pytest.importorskip("pytorchvideo.models.resnet"), \
-                pytest.importorskip("pytorchvideo.models.hub.resnet")
+            return pytest.importorskip("pytorchvideo.models.resnet"), pytest.importorskip(
+                "pytorchvideo.models.hub.resnet"
+            )
         finally:
             for k, v in saved.items():
                 sys.modules.pop(k, None)
                 if v is not None:
                     sys.modules[k] = v
-    return pytest.importorskip("pytorchvideo.models.resnet"), \
-        pytest.importorskip("pytorchvideo.models.hub.resnet")
+    return pytest.importorskip("pytorchvideo.models.resnet"), pytest.importorskip("pytorchvideo.models.hub.resnet")
 
 
 def _randomize_bn(model, torch, seed):
@@ -338,20 +359,29 @@ def _randomize_bn(model, torch, seed):
 def slow_r50(tmp_path_factory):
     """pytorchvideo's slow_r50, random weights and BN statistics, imported through the CLI."""
     _, hub = _pytorchvideo_resnet()
-    import torch  # noqa: PLC0415
+    import torch
 
     torch.manual_seed(0)
     model = _randomize_bn(hub.slow_r50(pretrained=False), torch, seed=1)
     d = tmp_path_factory.mktemp("slow_r50")
     path = str(d / "SLOW_8x8_R50.pyth")
     torch.save({"model_state": model.state_dict()}, path)  # the layout of pytorchvideo's release
-    out = subprocess.run([sys.executable, "-m", "rhovid.tools.convert", "--from=pytorchvideo",
-                          f"--checkpoint={path}", f"--out={d / 'imported'}"],
-                         cwd=ROOT, capture_output=True, text=True)
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "rhovid.tools.convert",
+            "--from=pytorchvideo",
+            f"--checkpoint={path}",
+            f"--out={d / 'imported'}",
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+    )
     assert out.returncode == 0, out.stderr[-3000:]
     assert "267 rhovid variables" in out.stdout and "Every source tensor was used" in out.stdout
-    return types.SimpleNamespace(torch=torch, hub=hub, model=model, dir=d, path=path,
-                                 workdir=str(d / "imported"))
+    return types.SimpleNamespace(torch=torch, hub=hub, model=model, dir=d, path=path, workdir=str(d / "imported"))
 
 
 def test_slow_r50_features_and_logits_match_pytorchvideo(slow_r50):
@@ -393,15 +423,15 @@ def test_export_loads_into_slow_r50_and_round_trips_exactly(slow_r50, tmp_path):
     rng = np.random.default_rng(3)
     shapes = convert.expected_shapes(cfg, with_heads=False)
     tree = traverse_util.unflatten_dict(
-        {tuple(k.split("/")): rng.normal(size=s).astype(np.float32) for k, s in shapes.items()})
+        {tuple(k.split("/")): rng.normal(size=s).astype(np.float32) for k, s in shapes.items()}
+    )
     checkpoint.write_imported(str(tmp_path / "mine"), cfg, tree["params"], tree["batch_stats"])
-    cli("--from=rhovid", f"--checkpoint={tmp_path / 'mine'}", "--to=pytorchvideo",
-        f"--out={tmp_path / 'mine.pt'}")
+    cli("--from=rhovid", f"--checkpoint={tmp_path / 'mine'}", "--to=pytorchvideo", f"--out={tmp_path / 'mine.pt'}")
     resnet, _ = _pytorchvideo_resnet()
-    narrow = resnet.create_resnet(model_depth=50, stem_dim_out=8, stem_conv_kernel_size=(1, 7, 7),
-                                  head_pool_kernel_size=(1, 1, 1))
-    missing, unexpected = narrow.load_state_dict(torch.load(tmp_path / "mine.pt", weights_only=True),
-                                                 strict=False)
+    narrow = resnet.create_resnet(
+        model_depth=50, stem_dim_out=8, stem_conv_kernel_size=(1, 7, 7), head_pool_kernel_size=(1, 1, 1)
+    )
+    missing, unexpected = narrow.load_state_dict(torch.load(tmp_path / "mine.pt", weights_only=True), strict=False)
     assert sorted(missing) == ["blocks.5.proj.bias", "blocks.5.proj.weight"] and not unexpected
     back = convert.import_checkpoint(str(tmp_path / "mine.pt"), str(tmp_path / "back"))
     assert back["unused"] == [] and back["heads"] == []
@@ -419,7 +449,7 @@ def _pyslowfast_name(key):
     if not m:
         return key
     rest = {"branch1_conv": "branch1", "branch1_norm": "branch1_bn"}.get(m.group(3).split(".")[0])
-    rest = rest + m.group(3)[m.group(3).index("."):] if rest else m.group(3)
+    rest = rest + m.group(3)[m.group(3).index(".") :] if rest else m.group(3)
     rest = re.sub(r"branch2\.conv_(\w)\.", r"branch2.\1.", rest)
     rest = re.sub(r"branch2\.norm_(\w)\.", r"branch2.\1_bn.", rest)
     return f"s{int(m.group(1)) + 1}.pathway0_res{m.group(2)}.{rest}"
@@ -429,25 +459,37 @@ def test_pyslowfast_checkpoint_with_heads_matches_pytorch(slow_r50, tmp_path):
     torch = slow_r50.torch
     nn = torch.nn
     torch.manual_seed(4)
-    projection = _randomize_bn(nn.Sequential(nn.Linear(2048, 64, bias=False), nn.BatchNorm1d(64),
-                                             nn.ReLU(), nn.Linear(64, 32)), torch, seed=5)
-    predictor = _randomize_bn(nn.Sequential(nn.Linear(32, 64, bias=False), nn.BatchNorm1d(64),
-                                            nn.ReLU(), nn.Linear(64, 32)), torch, seed=6)
-    state = {"backbone." + _pyslowfast_name(k): v for k, v in slow_r50.model.state_dict().items()
-             if not k.startswith("blocks.5.")}
+    projection = _randomize_bn(
+        nn.Sequential(nn.Linear(2048, 64, bias=False), nn.BatchNorm1d(64), nn.ReLU(), nn.Linear(64, 32)), torch, seed=5
+    )
+    predictor = _randomize_bn(
+        nn.Sequential(nn.Linear(32, 64, bias=False), nn.BatchNorm1d(64), nn.ReLU(), nn.Linear(64, 32)), torch, seed=6
+    )
+    state = {
+        "backbone." + _pyslowfast_name(k): v
+        for k, v in slow_r50.model.state_dict().items()
+        if not k.startswith("blocks.5.")
+    }
     state.update({f"backbone.head.projection.projection.{k}": v for k, v in projection.state_dict().items()})
     state.update({f"backbone.head.predictors.0.projection.{k}": v for k, v in predictor.state_dict().items()})
-    state.update({"backbone_hist." + k[len("backbone."):]: v.clone() for k, v in list(state.items())})
+    state.update({"backbone_hist." + k[len("backbone.") :]: v.clone() for k, v in list(state.items())})
     state["queue_x"] = torch.zeros(8, 32)
     path = str(tmp_path / "BYOL_SlowR50_8x8_T2_epoch_00200.pyth")
-    torch.save({"epoch": 200, "model_state": state, "cfg": BYOL_CFG,
-                "optimizer_state": {"state": {0: {"momentum_buffer": torch.ones(3)}}, "param_groups": []}},
-               path)
+    torch.save(
+        {
+            "epoch": 200,
+            "model_state": state,
+            "cfg": BYOL_CFG,
+            "optimizer_state": {"state": {0: {"momentum_buffer": torch.ones(3)}}, "param_groups": []},
+        },
+        path,
+    )
     report = convert.import_checkpoint(path, str(tmp_path / "byol"), source="pyslowfast")
     assert report["method"] == "byol" and report["epoch"] == 200
     assert report["heads"] == ["predictor", "projector"]
-    assert report["unused"] == sorted(k for k in state if k.startswith("backbone_hist.")
-                                      and not k.endswith("num_batches_tracked")) + ["queue_x"]
+    assert report["unused"] == sorted(
+        k for k in state if k.startswith("backbone_hist.") and not k.endswith("num_batches_tracked")
+    ) + ["queue_x"]
     got = checkpoint.load_pretrained(str(tmp_path / "byol"))
     ref = checkpoint.load_pretrained(slow_r50.workdir)  # the same backbone, pytorchvideo names
     a, b = flat({"p": got.params, "s": got.batch_stats}), flat({"p": ref.params, "s": ref.batch_stats})
@@ -464,7 +506,7 @@ def test_pyslowfast_checkpoint_with_heads_matches_pytorch(slow_r50, tmp_path):
         assert saved.keys() == fresh.keys()
         assert all(np.array_equal(np.asarray(saved[k]), fresh[k]) for k in fresh)
     heads = {n: {"params": v["params"][n], "batch_stats": v["batch_stats"][n]} for n in ("projector", "predictor")}
-    mlp = lambda hidden, out: MLP((hidden,), out, use_bn=True)  # noqa: E731
+    mlp = lambda hidden, out: MLP((hidden,), out, use_bn=True)
     z_j = mlp(64, 32).apply(heads["projector"], jnp.asarray(x.numpy()), train=False)
     p_j = mlp(64, 32).apply(heads["predictor"], z_j, train=False)
     for a, b in ((z_j, z_t), (p_j, p_t)):
@@ -483,7 +525,7 @@ class _Payload:
 
 def test_a_pickle_carrying_code_is_refused_not_run(tmp_path):
     torch = pytest.importorskip("torch")
-    import pickle  # noqa: PLC0415
+    import pickle
 
     marker = tmp_path / "pwned"
     zipped = str(tmp_path / "evil.pyth")  # torch.save's zip format

@@ -60,9 +60,9 @@ def readable_videos(data_dir, name):
         for raw in tf.data.TFRecordDataset(shard(data_dir, name, i)).ignore_errors():
             try:
                 ex = tf.train.Example.FromString(raw.numpy())
-            except Exception:  # noqa: BLE001 (not an example: not a good record)
+            except Exception:  # not an example: not a good record
                 continue
-            videos.append(int(ex.features.feature["video_id"].bytes_list.value[0].decode()[len("video"):]))
+            videos.append(int(ex.features.feature["video_id"].bytes_list.value[0].decode()[len("video") :]))
     return sorted(videos)
 
 
@@ -101,11 +101,13 @@ def test_corrupt_or_truncated_shard_is_skipped_counted_and_named(data_dir, name,
     lost = NUM_VIDEOS - len(good)
     per_shard = NUM_VIDEOS // NUM_SHARDS
     assert 0 < lost < per_shard  # the damage hit the shard after its first record
-    assert sorted(set(range(NUM_VIDEOS)) - set(good)) == list(range((damaged + 1) * per_shard - lost,
-                                                                    (damaged + 1) * per_shard))
+    assert sorted(set(range(NUM_VIDEOS)) - set(good)) == list(
+        range((damaged + 1) * per_shard - lost, (damaged + 1) * per_shard)
+    )
     with caplog.at_level("WARNING"):
-        src = streams.make_pretrain_source(data_cfg(data_dir, name), global_batch_size=1, seed=0,
-                                            num_steps=2 * NUM_VIDEOS)  # two epochs, no exception
+        src = streams.make_pretrain_source(
+            data_cfg(data_dir, name), global_batch_size=1, seed=0, num_steps=2 * NUM_VIDEOS
+        )  # two epochs, no exception
         videos = delivered_videos(src)
     # Every good record exactly once per epoch; the broken ones counted each time they come up.
     assert sorted(videos[: len(good)]) == good and sorted(videos[len(good) :]) == good
@@ -114,8 +116,7 @@ def test_corrupt_or_truncated_shard_is_skipped_counted_and_named(data_dir, name,
     assert warnings and all(shard(data_dir, name, damaged) in w for w in warnings)
     assert "corrupt or cut short" in warnings[0]
     # Evaluation must see every example: it fails, naming the record and the shard.
-    eval_src = streams.make_eval_source(data_cfg(data_dir, name), "train", batch_size=2, num_clips=1,
-                                         num_crops=1)
+    eval_src = streams.make_eval_source(data_cfg(data_dir, name), "train", batch_size=2, num_clips=1, num_crops=1)
     with pytest.raises(tf.errors.InvalidArgumentError, match=f"Unreadable record.*{name}-train.tfrecord-0000{damaged}"):
         list(eval_src)
 
@@ -124,8 +125,9 @@ def test_record_that_does_not_parse_or_decode_is_skipped(data_dir, caplog):
     good = sorted(set(range(NUM_VIDEOS)) - {5, 9})
     assert readable_videos(data_dir, "bad_content") == sorted(set(range(NUM_VIDEOS)) - {9})
     with caplog.at_level("WARNING"):
-        src = streams.make_pretrain_source(data_cfg(data_dir, "bad_content"), global_batch_size=2, seed=1,
-                                            num_steps=NUM_VIDEOS // 2)  # one epoch of positions
+        src = streams.make_pretrain_source(
+            data_cfg(data_dir, "bad_content"), global_batch_size=2, seed=1, num_steps=NUM_VIDEOS // 2
+        )  # one epoch of positions
         batches = list(src)
     assert len(batches) == len(good) // 2
     videos = [int(v) for b in batches for v in fx.video_of(b["clips"][:, 0, 0, CROP // 2, CROP // 2])]
@@ -139,4 +141,3 @@ def test_a_dataset_with_nothing_readable_fails_instead_of_spinning(data_dir):
     src = streams.make_pretrain_source(data_cfg(data_dir, "broken"), global_batch_size=2, seed=0)
     with pytest.raises(tf.errors.InvalidArgumentError, match="8 records in a row of broken/train"):
         next(iter(src))
-

@@ -39,10 +39,10 @@ def test_demo_produces_the_results_table(tmp_path, capsys):
 def test_moco_demo_state_builds_for_any_rho():
     """`configs/mocov.py:demo,rho=N` builds for every ρ, in either preset order: the queue is a ring
     buffer, so 512 keys need not be a whole number of steps (ρ = 3: 64 videos × 3 keys a step)."""
-    import jax  # noqa: PLC0415
+    import jax
 
-    from rhovid.data.reading.sources import num_views  # noqa: PLC0415
-    from rhovid.methods import build_objective  # noqa: PLC0415
+    from rhovid.data.reading.sources import num_views
+    from rhovid.methods import build_objective
 
     for arg in ("demo,rho=1", "demo,rho=2", "demo,rho=3", "rho=3,demo", "demo,rho=4", "demo,rho=5"):
         c = presets.apply(config_lib.base_config("moco"), arg)

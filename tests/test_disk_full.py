@@ -23,16 +23,23 @@ def _state(step: int, value: float) -> TrainState:
     """A small hand-built state (~1 MB), no network needed."""
     w = jnp.full((512, 256), value, jnp.float32)
     return TrainState(
-        step=jnp.asarray(step, jnp.int32), params={"w": w}, batch_stats={"mean": w[0]},
-        target_params={"w": w * 2}, target_batch_stats={"mean": w[0] * 2},
-        opt_state={"mu": w * 3}, method_state={"queue": w[:8]}, rng=jnp.asarray([1, 2], jnp.uint32))
+        step=jnp.asarray(step, jnp.int32),
+        params={"w": w},
+        batch_stats={"mean": w[0]},
+        target_params={"w": w * 2},
+        target_batch_stats={"mean": w[0] * 2},
+        opt_state={"mu": w * 3},
+        method_state={"queue": w[:8]},
+        rng=jnp.asarray([1, 2], jnp.uint32),
+    )
 
 
 @contextlib.contextmanager
 def _tmpfs(path, size: str):
     os.makedirs(path, exist_ok=True)
-    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(path)],
-                             capture_output=True, check=False)
+    mounted = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(path)], capture_output=True, check=False
+    )
     if mounted.returncode:
         pytest.skip(f"cannot mount a tmpfs here ({mounted.stderr.decode().strip()}): no small disk to fill")
     try:
@@ -78,6 +85,6 @@ def test_full_disk_during_a_save_fails_clearly_and_keeps_the_previous_checkpoint
 
 
 def jax_leaves(state):
-    import jax  # noqa: PLC0415
+    import jax
 
     return jax.tree.leaves(state)

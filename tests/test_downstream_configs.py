@@ -38,7 +38,7 @@ def test_charades_config_is_the_paper_protocol_and_the_loop_refuses_it():
     assert (c.optim.weight_decay, c.eval.dropout_rate) == (1e-4, 0.5)
     assert c.eval.multi_label and c.eval.view_pooling == "max"
     assert (c.data.num_test_clips, c.data.num_test_crops) == (10, 3)
-    from rhovid.eval import finetune  # noqa: PLC0415
+    from rhovid.eval import finetune
 
     with pytest.raises(UserError, match="multi-label fine-tuning is not implemented"):
         finetune.run(c, "/nonexistent")

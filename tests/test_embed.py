@@ -29,8 +29,9 @@ from rhovid.data.reading import streams
 
 def _random_variables(model, clip_shape, seed=0):
     """He-normal kernels, unit BN scales and running variances, zero biases and means."""
-    shapes = jax.eval_shape(lambda x: model.init(jax.random.key(0), x, train=False),
-                            jax.ShapeDtypeStruct((1,) + clip_shape, np.float32))
+    shapes = jax.eval_shape(
+        lambda x: model.init(jax.random.key(0), x, train=False), jax.ShapeDtypeStruct((1,) + clip_shape, np.float32)
+    )
     rng = np.random.default_rng(seed)
 
     def fill(path, s):
@@ -111,7 +112,8 @@ def test_clips_match_the_evaluation_reader(embedder, tmp_path):
         d.name, d.data_dir = demo_data.dataset_name(**sizes), data_dir
     reader = next(iter(streams.make_eval_source(d, "test", batch_size=2, num_clips=3, num_crops=1)))
     stored = tfds.builder_from_directory(path).as_dataset(
-        split="test", decoders={records.VIDEO: tfds.decode.SkipDecoding()})
+        split="test", decoders={records.VIDEO: tfds.decode.SkipDecoding()}
+    )
     assert list(reader["index"]) == [0, 1] and reader["clips"].shape[:2] == (2, 3)
     for i, ex in enumerate(stored.as_numpy_iterator()):
         jpegs = list(ex[records.VIDEO])

@@ -35,21 +35,21 @@ def _videos(n, seed, num_frames=12):
         label = v % 3
         base = COLORS[label] + rng.integers(-30, 30, 3)
         frames = base + rng.integers(-20, 20, (num_frames, 40, 48, 3))
-        out.append(dataset_fixtures.example(np.clip(frames, 0, 255).astype(np.uint8),
-                                            video_id=f"v{seed}_{v}", label=label))
+        out.append(
+            dataset_fixtures.example(np.clip(frames, 0, 255).astype(np.uint8), video_id=f"v{seed}_{v}", label=label)
+        )
     return out
 
 
 def _he_init(model):
     """He-normal kernels, BN scale 1 / shift 0, mean 0 / var 1: an untrained backbone, no compile."""
-    shapes = jax.eval_shape(functools.partial(model.init, train=False), jax.random.key(0),
-                            jnp.zeros((1, 4, 32, 32, 3)))
+    shapes = jax.eval_shape(functools.partial(model.init, train=False), jax.random.key(0), jnp.zeros((1, 4, 32, 32, 3)))
     rng = np.random.default_rng(0)
     flat = traverse_util.flatten_dict(shapes)
-    fill = {"kernel": lambda s: rng.normal(size=s) * np.sqrt(2.0 / np.prod(s[:-1])),
-            "scale": np.ones, "var": np.ones}
+    fill = {"kernel": lambda s: rng.normal(size=s) * np.sqrt(2.0 / np.prod(s[:-1])), "scale": np.ones, "var": np.ones}
     return traverse_util.unflatten_dict(
-        {k: fill.get(k[-1], np.zeros)(v.shape).astype(np.float32) for k, v in flat.items()})
+        {k: fill.get(k[-1], np.zeros)(v.shape).astype(np.float32) for k, v in flat.items()}
+    )
 
 
 @pytest.fixture(scope="module")
@@ -57,16 +57,21 @@ def workspace(tmp_path_factory):
     root = tmp_path_factory.mktemp("e2e")
     data_dir = str(root / "tfds")
     names = [f"class{c}" for c in range(3)]
-    dataset_fixtures.write_dataset(data_dir, "colors", {"train": _videos(24, 0), "validation": _videos(12, 1)},
-                                   num_shards=2, class_names=names)
+    dataset_fixtures.write_dataset(
+        data_dir, "colors", {"train": _videos(24, 0), "validation": _videos(12, 1)}, num_shards=2, class_names=names
+    )
     for split in (1, 2):
-        dataset_fixtures.write_dataset(data_dir, f"colors_split{split}",
-                                       {"train": _videos(16, 10 + split), "test": _videos(8, 20 + split)},
-                                       class_names=names)
+        dataset_fixtures.write_dataset(
+            data_dir,
+            f"colors_split{split}",
+            {"train": _videos(16, 10 + split), "test": _videos(8, 20 + split)},
+            class_names=names,
+        )
     cfg = presets.apply(config_lib.base_config("moco"), "tiny")
     variables = _he_init(build_backbone(cfg.model))
-    checkpoint.write_imported(str(root / "pretrain"), cfg, {"backbone": variables["params"]},
-                              {"backbone": variables["batch_stats"]}, step=3)
+    checkpoint.write_imported(
+        str(root / "pretrain"), cfg, {"backbone": variables["params"]}, {"backbone": variables["batch_stats"]}, step=3
+    )
     return dict(root=root, data_dir=data_dir, pretrained=str(root / "pretrain"))
 
 
@@ -105,8 +110,7 @@ def test_knn_end_to_end(workspace):
 
 
 def test_fast_probe_end_to_end(workspace):
-    config = eval_config("linear", "fast,tiny", workspace,
-                         **{"eval.train_clips": 2, "eval.l2_grid": (1e-3, 1e-1)})
+    config = eval_config("linear", "fast,tiny", workspace, **{"eval.train_clips": 2, "eval.l2_grid": (1e-3, 1e-1)})
     record = linear.run(config, str(workspace["root"] / "fast"))
     assert record["protocol"] == "linear_fast"
     assert record["metrics"]["top1"] >= 0.9, record["metrics"]
@@ -114,8 +118,9 @@ def test_fast_probe_end_to_end(workspace):
 
 
 def test_paper_linear_probe_end_to_end_and_resume(workspace):
-    config = eval_config("linear", "tiny,steps=4", workspace,
-                         **{"batch_size": 8, "checkpoint_every_steps": 2, "optim.base_lr": 64.0})
+    config = eval_config(
+        "linear", "tiny,steps=4", workspace, **{"batch_size": 8, "checkpoint_every_steps": 2, "optim.base_lr": 64.0}
+    )
     workdir = str(workspace["root"] / "linear")
     record = linear.run(config, workdir)
     assert record["protocol"] == "linear" and record["eval"]["steps"] == 4
@@ -130,8 +135,7 @@ def test_paper_linear_probe_end_to_end_and_resume(workspace):
 
 
 def test_finetune_two_splits_end_to_end(workspace):
-    config = eval_config("finetune", "splits=1+2,tiny,steps=2", workspace,
-                         **{"batch_size": 8, "eval.tsne_points": 16})
+    config = eval_config("finetune", "splits=1+2,tiny,steps=2", workspace, **{"batch_size": 8, "eval.tsne_points": 16})
     with config.unlocked():
         config.data.name = "colors"  # -> colors_split1, colors_split2
     workdir = str(workspace["root"] / "finetune")
@@ -158,10 +162,8 @@ def test_online_knn_monitor(workspace):
     pre = checkpoint.load_pretrained(workspace["pretrained"])
     model = build_backbone(pre.config.model)
     mesh = sharding.make_mesh()
-    variables = jax.device_put({"params": pre.params, "batch_stats": pre.batch_stats},
-                               sharding.replicated(mesh))
-    out = knn.knn_monitor(model.apply, variables, config.data, mesh=mesh, batch_size=16, k=5,
-                          max_train_videos=20)
+    variables = jax.device_put({"params": pre.params, "batch_stats": pre.batch_stats}, sharding.replicated(mesh))
+    out = knn.knn_monitor(model.apply, variables, config.data, mesh=mesh, batch_size=16, k=5, max_train_videos=20)
     assert set(out) == {"knn/top1", "knn/top5", "knn/bank_size"}
     assert out["knn/bank_size"] == 20
     assert out["knn/top1"] >= 0.9 and out["knn/top5"] == 1.0

@@ -27,13 +27,21 @@ def eval_config(name, arg="tiny"):
 
 
 def test_check_compatible_names_first_mismatch_and_both_shapes():
-    expected = {"params": {"a": {"kernel": jnp.zeros((3, 4))}, "b": {"kernel": jnp.zeros((4, 5))},
-                           "c": {"bias": jnp.zeros((5,))}}}
+    expected = {
+        "params": {
+            "a": {"kernel": jnp.zeros((3, 4))},
+            "b": {"kernel": jnp.zeros((4, 5))},
+            "c": {"bias": jnp.zeros((5,))},
+        }
+    }
     features.check_compatible(expected, jax.tree.map(np.asarray, expected))  # same: passes
-    bad = {"params": {"a": {"kernel": np.zeros((3, 4))}, "b": {"kernel": np.zeros((4, 6))},
-                      "c": {"bias": np.zeros((6,))}}}
-    with pytest.raises(ValueError, match=re.escape("'params/b/kernel' has shape (4, 6) in the "
-                                                   "pretrained checkpoint but (4, 5) in the model")):
+    bad = {
+        "params": {"a": {"kernel": np.zeros((3, 4))}, "b": {"kernel": np.zeros((4, 6))}, "c": {"bias": np.zeros((6,))}}
+    }
+    with pytest.raises(
+        ValueError,
+        match=re.escape("'params/b/kernel' has shape (4, 6) in the pretrained checkpoint but (4, 5) in the model"),
+    ):
         features.check_compatible(expected, bad)
     missing = {"params": {"a": {"kernel": np.zeros((3, 4))}, "c": {"bias": np.zeros((5,))}}}
     with pytest.raises(ValueError, match="'params/b/kernel' .*missing"):
@@ -51,12 +59,12 @@ def _write_pretrained(workdir, width=8):
     """
     cfg = presets.apply(config_lib.base_config("byol"), "tiny")
     model = build_backbone(cfg.model, width=width)
-    shapes = jax.eval_shape(functools.partial(model.init, train=False), jax.random.key(0),
-                            jnp.zeros((1, 4, 32, 32, 3)))
+    shapes = jax.eval_shape(functools.partial(model.init, train=False), jax.random.key(0), jnp.zeros((1, 4, 32, 32, 3)))
     rng = np.random.default_rng(0)
     variables = jax.tree.map(lambda s: rng.uniform(0.5, 1.5, s.shape).astype(s.dtype), shapes)
-    checkpoint.write_imported(str(workdir), cfg, {"backbone": variables["params"]},
-                              {"backbone": variables["batch_stats"]}, step=7)
+    checkpoint.write_imported(
+        str(workdir), cfg, {"backbone": variables["params"]}, {"backbone": variables["batch_stats"]}, step=7
+    )
     return variables["params"], variables["batch_stats"]
 
 
@@ -86,14 +94,16 @@ def test_load_backbone_mismatch_fails_naming_parameter(tmp_path):
         config.eval.model_from_pretrained = False  # force a width-16 model on width-8 weights
     with pytest.raises(ValueError) as err:
         features.load_backbone(config, sharding.make_mesh())
-    path, got, want = re.search(r"Parameter '(.+?)' has shape (\(.*?\)) in the pretrained "
-                                r"checkpoint but (\(.*?\)) in the model", str(err.value)).groups()
+    path, got, want = re.search(
+        r"Parameter '(.+?)' has shape (\(.*?\)) in the pretrained "
+        r"checkpoint but (\(.*?\)) in the model",
+        str(err.value),
+    ).groups()
     # The named parameter really has those shapes: 8-wide in the file, 16-wide in the model.
     loaded = traverse_util.flatten_dict({"batch_stats": stats, "params": params}, sep="/")
     assert str(tuple(loaded[path].shape)) == got
     model = build_backbone(config.model, width=16)
-    shapes = jax.eval_shape(functools.partial(model.init, train=False), jax.random.key(0),
-                            jnp.zeros((1, 4, 32, 32, 3)))
+    shapes = jax.eval_shape(functools.partial(model.init, train=False), jax.random.key(0), jnp.zeros((1, 4, 32, 32, 3)))
     assert str(tuple(traverse_util.flatten_dict(shapes, sep="/")[path].shape)) == want
     # ... and it is the first differing one in sorted order.
     flat_model = traverse_util.flatten_dict(shapes, sep="/")

@@ -69,7 +69,7 @@ def test_inherit_respects_explicit_keys(run_dir):
 
 
 def _knn_config():
-    import importlib.util  # noqa: PLC0415
+    import importlib.util
 
     spec = importlib.util.spec_from_file_location("knn_cfg", os.path.join(ROOT, "configs", "eval", "knn.py"))
     module = importlib.util.module_from_spec(spec)

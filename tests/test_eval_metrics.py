@@ -13,8 +13,7 @@ from rhovid.eval import metrics, multiview
 def test_view_averaging_is_mean_of_softmaxes():
     # Video 0: view 1 softmax([0, ln 3]) = [1/4, 3/4]; view 2 softmax([5, 5]) = [1/2, 1/2].
     # Video 1: softmax([ln 4, 0]) = [4/5, 1/5]; softmax([0, ln 4]) = [1/5, 4/5].
-    logits = np.array([[[0.0, math.log(3)], [5.0, 5.0]],
-                       [[math.log(4), 0.0], [0.0, math.log(4)]]])  # [N=2, V=2, C=2]
+    logits = np.array([[[0.0, math.log(3)], [5.0, 5.0]], [[math.log(4), 0.0], [0.0, math.log(4)]]])  # [N=2, V=2, C=2]
     probs = multiview.average_view_probabilities(logits)
     np.testing.assert_allclose(probs, [[3 / 8, 5 / 8], [1 / 2, 1 / 2]], atol=1e-12)
 
@@ -36,10 +35,14 @@ def test_feature_averaging_and_shape_checks():
 
 
 def test_topk_per_class_confusion_by_hand():
-    scores = np.array([[0.1, 0.7, 0.2],   # label 1: top-1 hit
-                       [0.5, 0.3, 0.2],   # label 2: miss at top-1 and top-2, hit at top-3
-                       [0.2, 0.3, 0.5],   # label 0: rank 3, hit only at top-3
-                       [0.6, 0.3, 0.1]])  # label 0: hit
+    scores = np.array(
+        [
+            [0.1, 0.7, 0.2],  # label 1: top-1 hit
+            [0.5, 0.3, 0.2],  # label 2: miss at top-1 and top-2, hit at top-3
+            [0.2, 0.3, 0.5],  # label 0: rank 3, hit only at top-3
+            [0.6, 0.3, 0.1],
+        ]
+    )  # label 0: hit
     labels = np.array([1, 2, 0, 0])
     assert metrics.topk_accuracy(scores, labels, 1) == 0.5
     assert metrics.topk_accuracy(scores, labels, 2) == 0.5
@@ -54,8 +57,9 @@ def test_topk_per_class_confusion_by_hand():
     assert m["mean_class_accuracy"] == pytest.approx(0.5)
     assert m["num_examples"] == 4
     assert "top5" not in m  # 4 classes: top-5 would always be 100 %
-    six_scores = np.array([[0.5, 0.9, 0.1, 0.2, 0.3, 0.4], [0.9, 0.1, 0.2, 0.3, 0.4, 0.5],
-                           [0.9, 0.8, 0.7, 0.6, 0.5, 0.1]])  # label 2 is 3rd, within the top 5
+    six_scores = np.array(
+        [[0.5, 0.9, 0.1, 0.2, 0.3, 0.4], [0.9, 0.1, 0.2, 0.3, 0.4, 0.5], [0.9, 0.8, 0.7, 0.6, 0.5, 0.1]]
+    )  # label 2 is 3rd, within the top 5
     six = metrics.classification_metrics(six_scores, np.array([0, 0, 2]))
     assert six["top5"] == 1.0 and six["top1"] == pytest.approx(1 / 3)
 
@@ -87,20 +91,20 @@ def test_run_views_flattens_masks_and_restores_views():
     want = np.arange(10)[:, None] * 10 + np.arange(v)[None]  # video id·10 + view
     np.testing.assert_array_equal(out["value"][..., 0], want)
     np.testing.assert_array_equal(out["label"], np.arange(10) % 3)
-    capped = multiview.run_views(fn, batches(), functools.partial(sharding.to_global, mesh=mesh),
-                                 max_examples=5)
+    capped = multiview.run_views(fn, batches(), functools.partial(sharding.to_global, mesh=mesh), max_examples=5)
     assert capped["value"].shape[0] == 5 and list(capped["label"]) == [0, 1, 2, 0, 1]
 
 
 def test_run_views_with_several_labels():
     mesh = sharding.make_mesh()
     clips = np.broadcast_to(np.arange(8, dtype=np.uint8)[:, None, None, None, None, None], (8, 1, 1, 1, 1, 3))
-    batch = {"clips": np.ascontiguousarray(clips),  # video i is all i
-             "label": {"digit": np.arange(8) % 4, "motion": np.arange(8) % 2},
-             "mask": np.array([True] * 6 + [False] * 2)}
+    batch = {
+        "clips": np.ascontiguousarray(clips),  # video i is all i
+        "label": {"digit": np.arange(8) % 4, "motion": np.arange(8) % 2},
+        "mask": np.array([True] * 6 + [False] * 2),
+    }
     fn = lambda clips: {"value": clips[:, 0, 0, 0, :1].astype(np.float32)}  # [B, 1]
-    out = multiview.run_views(fn, [batch], functools.partial(sharding.to_global, mesh=mesh),
-                              max_examples=5)
+    out = multiview.run_views(fn, [batch], functools.partial(sharding.to_global, mesh=mesh), max_examples=5)
     np.testing.assert_array_equal(out["value"][:, 0, 0], np.arange(5))
     np.testing.assert_array_equal(out["label"]["digit"], np.arange(5) % 4)
     np.testing.assert_array_equal(out["label"]["motion"], np.arange(5) % 2)

@@ -23,19 +23,35 @@ def eval_config(name, arg):
     return module.get_config(arg)
 
 
-def _fixture(path, method, rho, epochs, step, protocol, dataset, top1, *, split=None, splits=None,
-             top1_std=None):
+def _fixture(path, method, rho, epochs, step, protocol, dataset, top1, *, split=None, splits=None, top1_std=None):
     """A results.json written by hand in the documented schema (not by the code under test)."""
     m = {"top1": top1, "top5": min(1.0, top1 + 0.1), "mean_class_accuracy": top1, "num_examples": 100}
     if top1_std is not None:
         m["top1_std"] = top1_std
     record = {
-        "schema": 1, "protocol": protocol, "dataset": dataset, "split": split, "splits": splits,
-        "train_split": "train", "eval_split": "test", "views": {"clips": 10, "crops": 3},
-        "metrics": m, "per_split": None, "per_class_accuracy": None,
-        "pretrained": {"path": f"/runs/{method}{rho}", "step": step, "method": method, "rho": rho,
-                       "num_epochs": epochs, "num_steps": 0, "config": {}},
-        "eval": {}, "plots": {}, "created": "2025-01-01T00:00:00+00:00",
+        "schema": 1,
+        "protocol": protocol,
+        "dataset": dataset,
+        "split": split,
+        "splits": splits,
+        "train_split": "train",
+        "eval_split": "test",
+        "views": {"clips": 10, "crops": 3},
+        "metrics": m,
+        "per_split": None,
+        "per_class_accuracy": None,
+        "pretrained": {
+            "path": f"/runs/{method}{rho}",
+            "step": step,
+            "method": method,
+            "rho": rho,
+            "num_epochs": epochs,
+            "num_steps": 0,
+            "config": {},
+        },
+        "eval": {},
+        "plots": {},
+        "created": "2025-01-01T00:00:00+00:00",
     }
     os.makedirs(path, exist_ok=True)
     with open(os.path.join(path, "results.json"), "w") as f:
@@ -47,8 +63,7 @@ def fixture_dirs(tmp_path):
     a, b = tmp_path / "byol4", tmp_path / "moco2"
     _fixture(a / "linear", "byol", 4, 200.0, 1000, "linear", "kinetics400", 0.683)
     _fixture(a / "linear_fast", "byol", 4, 200.0, 1000, "linear_fast", "kinetics400", 0.650)
-    _fixture(a / "ft_ucf", "byol", 4, 200.0, 1000, "finetune", "ucf101", 0.938, splits=[1, 2, 3],
-             top1_std=0.0041)
+    _fixture(a / "ft_ucf", "byol", 4, 200.0, 1000, "finetune", "ucf101", 0.938, splits=[1, 2, 3], top1_std=0.0041)
     _fixture(a / "ft_hmdb", "byol", 4, 200.0, 1000, "finetune", "hmdb51_split1", 0.721, split=1)
     _fixture(a / "knn", "byol", 4, 200.0, 1000, "knn", "kinetics400", 0.40)
     _fixture(b / "linear_fast", "moco", 2, 100.0, 500, "linear_fast", "kinetics400", 0.61)
@@ -71,8 +86,13 @@ def test_report_table_from_fixtures(fixture_dirs):
 
 def test_report_cli_writes_markdown_and_json(fixture_dirs, tmp_path):
     out = tmp_path / "table"
-    proc = subprocess.run([sys.executable, "-m", "rhovid.eval.report", *fixture_dirs,
-                           f"--output={out}"], capture_output=True, text=True, cwd=ROOT, check=True)
+    proc = subprocess.run(
+        [sys.executable, "-m", "rhovid.eval.report", *fixture_dirs, f"--output={out}"],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        check=True,
+    )
     assert "| ρBYOL | 4 | 200 | 68.30 |" in proc.stdout
     assert open(f"{out}.md").read() == proc.stdout
     rows = json.load(open(f"{out}.json"))
@@ -90,14 +110,14 @@ def _split_record(config, top1s_per_class):
     scores = np.array([[0.9, 0.1], [0.2, 0.8], [0.3, 0.7], [0.4, 0.6]])  # 3 of 4 right
     if top1s_per_class == "all":
         scores = np.array([[0.9, 0.1], [0.8, 0.2], [0.3, 0.7], [0.4, 0.6]])  # 4 of 4
-    return results.make_record(config, None, protocol="finetune",
-                               metrics=metrics.classification_metrics(scores, labels), split=1)
+    return results.make_record(
+        config, None, protocol="finetune", metrics=metrics.classification_metrics(scores, labels), split=1
+    )
 
 
 def test_three_split_bookkeeping(tmp_path):
     config = eval_config("finetune", "ucf101,splits=all")
-    recs = {1: _split_record(config, "some"), 2: _split_record(config, "all"),
-            3: _split_record(config, "some")}
+    recs = {1: _split_record(config, "some"), 2: _split_record(config, "all"), 3: _split_record(config, "some")}
     combined = results.combine_splits(str(tmp_path), config, None, recs, protocol="finetune")
     top1 = [0.75, 1.0, 0.75]
     assert combined["metrics"]["top1"] == pytest.approx(np.mean(top1))
@@ -113,8 +133,11 @@ def test_three_split_bookkeeping(tmp_path):
     # Two classes: top-5 is always 100 %, so it is neither recorded nor printed.
     assert "top5" not in saved["metrics"] and "top-5" not in md and "top5" not in md
     # The same numbers reach TensorBoard (step 0: a random-init record).
-    events = [e for f in tf.io.gfile.glob(str(tmp_path / "events.out.tfevents.*"))
-              for e in tf.compat.v1.train.summary_iterator(f)]
+    events = [
+        e
+        for f in tf.io.gfile.glob(str(tmp_path / "events.out.tfevents.*"))
+        for e in tf.compat.v1.train.summary_iterator(f)
+    ]
     scalars = {v.tag: float(tf.make_ndarray(v.tensor)) for e in events for v in e.summary.value}
     assert scalars["eval/finetune/top1"] == pytest.approx(5 / 6)
 
@@ -125,9 +148,17 @@ def test_finish_evaluation_writes_json_markdown_and_plots(tmp_path):
     labels = np.repeat(np.arange(3), 10)  # 30 test videos, 3 classes
     scores = np.eye(3)[labels] * 0.5 + rng.uniform(0, 0.6, (30, 3))
     feats = np.eye(3)[labels] * 3 + rng.normal(size=(30, 3))
-    rec = results.finish_evaluation(str(tmp_path), config, None, protocol="knn", scores=scores,
-                                    labels=labels, test_features=feats, num_classes=3,
-                                    class_names=["a", "b", "c"])
+    rec = results.finish_evaluation(
+        str(tmp_path),
+        config,
+        None,
+        protocol="knn",
+        scores=scores,
+        labels=labels,
+        test_features=feats,
+        num_classes=3,
+        class_names=["a", "b", "c"],
+    )
     want_top1 = np.mean(scores.argmax(1) == labels)
     saved = json.load(open(tmp_path / "results.json"))
     assert saved["metrics"]["top1"] == pytest.approx(want_top1)

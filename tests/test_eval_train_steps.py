@@ -29,8 +29,7 @@ B, T, S, C = 8, 4, 32, 5
 
 def _random_variables(model, seed=0):
     """He-normal kernels, unit BN scale, random BN statistics (no init compile needed)."""
-    shapes = jax.eval_shape(functools.partial(model.init, train=False), jax.random.key(0),
-                            jnp.zeros((1, T, S, S, 3)))
+    shapes = jax.eval_shape(functools.partial(model.init, train=False), jax.random.key(0), jnp.zeros((1, T, S, S, 3)))
     rng = np.random.default_rng(seed)
 
     def fill(path, s):
@@ -55,13 +54,15 @@ def setup():
     model = build_backbone(cfg.model)  # tiny: depth 14 (one bottleneck per stage), width 8
     mesh = sharding.make_mesh()
     variables = jax.device_put(_random_variables(model), sharding.replicated(mesh))
-    backbone = features.Backbone(model=model, variables=variables, model_config=cfg.model,
-                                 pretrained=None)
+    backbone = features.Backbone(model=model, variables=variables, model_config=cfg.model, pretrained=None)
     rng = np.random.default_rng(1)
-    batch = {"clips": rng.integers(0, 256, (B, T, S, S, 3), dtype=np.uint8),
-             "label": rng.integers(0, C, B).astype(np.int32)}
-    optim_cfg = ml_collections.ConfigDict(dict(
-        optimizer="sgd", momentum=0.9, nesterov=False, weight_decay=0.0, grad_clip_norm=0.0))
+    batch = {
+        "clips": rng.integers(0, 256, (B, T, S, S, 3), dtype=np.uint8),
+        "label": rng.integers(0, C, B).astype(np.int32),
+    }
+    optim_cfg = ml_collections.ConfigDict(
+        dict(optimizer="sgd", momentum=0.9, nesterov=False, weight_decay=0.0, grad_clip_norm=0.0)
+    )
     return dict(cfg=cfg, model=model, mesh=mesh, backbone=backbone, batch=batch, optim_cfg=optim_cfg)
 
 
@@ -73,8 +74,9 @@ def _linear(setup, lr, bn_drift=False):
     s = setup
     schedule = lambda step: lr
     tx = optim.make_optimizer(s["optim_cfg"], schedule)
-    state = finetune.create_state(s["backbone"], s["model"].num_features, C, tx, trainable="head",
-                                  seed=0, mesh=s["mesh"])
+    state = finetune.create_state(
+        s["backbone"], s["model"].num_features, C, tx, trainable="head", seed=0, mesh=s["mesh"]
+    )
     step = linear.make_linear_step(s["model"], C, tx, schedule, s["cfg"].data, bn_stats_drift=bn_drift)
     return state, step
 
@@ -112,8 +114,10 @@ def test_linear_step_bn_drift_updates_statistics_only(setup):
     after = _host(jax.jit(step)(state, sharding.to_global(setup["batch"], setup["mesh"]))[0])
     for a, b in zip(jax.tree.leaves(before.params["backbone"]), jax.tree.leaves(after.params["backbone"])):
         np.testing.assert_array_equal(a, b)
-    changed = [not np.array_equal(a, b) for a, b in
-               zip(jax.tree.leaves(before.batch_stats), jax.tree.leaves(after.batch_stats))]
+    changed = [
+        not np.array_equal(a, b)
+        for a, b in zip(jax.tree.leaves(before.batch_stats), jax.tree.leaves(after.batch_stats))
+    ]
     assert all(changed)
 
 
@@ -131,13 +135,13 @@ def test_backbone_forward_is_not_differentiated(setup):
     state, step = _linear(s, 0.1)
     batch = {k: jnp.asarray(v) for k, v in s["batch"].items()}
     x = device_augment.normalize(batch["clips"], s["cfg"].data)
-    forward = _count_convs(jax.make_jaxpr(
-        lambda v: s["model"].apply(v, x, train=False))(s["backbone"].variables).jaxpr)
+    forward = _count_convs(jax.make_jaxpr(lambda v: s["model"].apply(v, x, train=False))(s["backbone"].variables).jaxpr)
     assert forward > 0
     assert _count_convs(jax.make_jaxpr(step)(state, batch).jaxpr) == forward
     tx = optim.make_optimizer(s["optim_cfg"], lambda _: 0.1)
-    ft_state = finetune.create_state(s["backbone"], s["model"].num_features, C, tx, trainable="all",
-                                     seed=0, mesh=s["mesh"])
+    ft_state = finetune.create_state(
+        s["backbone"], s["model"].num_features, C, tx, trainable="all", seed=0, mesh=s["mesh"]
+    )
     ft_step = finetune.make_finetune_step(s["model"], C, tx, lambda _: 0.1, s["cfg"].data, 0.8)
     assert _count_convs(jax.make_jaxpr(ft_step)(ft_state, batch).jaxpr) >= 2 * forward
 
@@ -145,8 +149,9 @@ def test_backbone_forward_is_not_differentiated(setup):
 def test_finetune_step_changes_backbone(setup):
     s = setup
     tx = optim.make_optimizer(s["optim_cfg"], lambda _: 0.1)
-    state = finetune.create_state(s["backbone"], s["model"].num_features, C, tx, trainable="all",
-                                  seed=0, mesh=s["mesh"])
+    state = finetune.create_state(
+        s["backbone"], s["model"].num_features, C, tx, trainable="all", seed=0, mesh=s["mesh"]
+    )
     step = finetune.make_finetune_step(s["model"], C, tx, lambda _: 0.1, s["cfg"].data, 0.8)
     before = _host(state)
     new, metrics = jax.jit(step, donate_argnums=0)(state, sharding.to_global(s["batch"], s["mesh"]))
@@ -156,8 +161,10 @@ def test_finetune_step_changes_backbone(setup):
     kernels = [k for k in flat_b if k[-1] == "kernel"]
     assert all(not np.array_equal(flat_b[k], flat_a[k]) for k in kernels)
     assert not np.array_equal(before.params["head"]["kernel"], after.params["head"]["kernel"])
-    changed = [not np.array_equal(a, b) for a, b in
-               zip(jax.tree.leaves(before.batch_stats), jax.tree.leaves(after.batch_stats))]
+    changed = [
+        not np.array_equal(a, b)
+        for a, b in zip(jax.tree.leaves(before.batch_stats), jax.tree.leaves(after.batch_stats))
+    ]
     assert all(changed)
     assert np.isfinite(float(metrics["loss"]))
     # The source backbone survives the donated step (create_state copies it).
@@ -175,6 +182,13 @@ def test_finetune_step_schedule_and_epoch_arithmetic():
     assert (total, per_epoch) == (30000, 150)
     lr = finetune.make_schedule(config, total, per_epoch)
     # Paper: 0.025 at batch 64, ÷10 at epochs 60, 120, 180.
-    for epoch, want in ((0, 0.025), (59.9, 0.025), (60, 0.0025), (119, 0.0025), (120, 0.00025),
-                        (180, 0.000025), (199.9, 0.000025)):
+    for epoch, want in (
+        (0, 0.025),
+        (59.9, 0.025),
+        (60, 0.0025),
+        (119, 0.0025),
+        (120, 0.00025),
+        (180, 0.000025),
+        (199.9, 0.000025),
+    ):
         assert float(lr(int(epoch * per_epoch))) == pytest.approx(want, rel=1e-5), epoch

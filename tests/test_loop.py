@@ -43,8 +43,9 @@ def _saved_steps(workdir) -> list[int]:
 def test_an_update_that_overflows_is_never_saved(tmp_path):
     """The loss of step 1 is finite (computed before the update), but the update makes the weights
     inf/NaN (lr = 1e38 · 16 / 1 overflows float32): the checkpoint of step 1 must not be written."""
-    c = _tiny(**{"optim.optimizer": "sgd", "optim.base_lr": 1e38, "optim.base_batch_size": 1,
-                 "checkpoint_every_steps": 1})
+    c = _tiny(
+        **{"optim.optimizer": "sgd", "optim.base_lr": 1e38, "optim.base_batch_size": 1, "checkpoint_every_steps": 1}
+    )
     with pytest.raises(FloatingPointError, match="state after step 1 holds NaN or inf") as err:
         train(c, str(tmp_path))
     assert "No checkpoint was saved before it" in str(err.value)
@@ -107,8 +108,14 @@ def test_tensorboard_events_are_cut_back_to_the_resumed_step(tmp_path):
 @pytest.mark.subprocess
 def test_sigterm_at_any_time_exits_cleanly(tmp_path):
     """SIGTERM a second after start (during start-up or, on a fast machine, in the loop): exit 0."""
-    cmd = [sys.executable, "-m", "rhovid.main", f"--config={REPO}/configs/mocov.py:tiny",
-           f"--workdir={tmp_path}", "--config.num_steps=1000"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "rhovid.main",
+        f"--config={REPO}/configs/mocov.py:tiny",
+        f"--workdir={tmp_path}",
+        "--config.num_steps=1000",
+    ]
     env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=2", JAX_PLATFORMS="cpu")
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     time.sleep(1.0)

@@ -329,8 +329,11 @@ def test_moco_default_queue_works_at_every_rho(rho):
 
 
 def test_moco_uniform_queue_init_is_pyslowfasts():
-    queue = np.asarray(MoCo(queue_size=4096, queue_init="uniform").init_state(
-        jax.random.PRNGKey(0), 96, num_views=2, batch_size=8)["queue"])
+    queue = np.asarray(
+        MoCo(queue_size=4096, queue_init="uniform").init_state(jax.random.PRNGKey(0), 96, num_views=2, batch_size=8)[
+            "queue"
+        ]
+    )
     bound = 1 / np.sqrt(96 / 3)
     assert queue.min() >= -bound and queue.max() <= bound and queue.max() > 0.99 * bound
     np.testing.assert_allclose(np.mean(np.sum(queue**2, 1)), 1.0, rtol=0.01)  # E‖n‖² = d·stdv²/3 = 1

@@ -36,14 +36,16 @@ def _recording_optimizer() -> optax.GradientTransformation:
     """Keeps the last gradient as its state (so the step hands it back) and applies −gradient."""
     return optax.GradientTransformation(
         init=lambda params: jax.tree.map(jnp.zeros_like, params),
-        update=lambda grads, state, params=None: (jax.tree.map(lambda g: -g, grads), grads))
+        update=lambda grads, state, params=None: (jax.tree.map(lambda g: -g, grads), grads),
+    )
 
 
 def _random_state(c, mesh):
     """A replicated TrainState with random parameters, drawn on the host (no init program to compile)."""
     net = build_network(c)
-    shapes = jax.eval_shape(lambda x: net.init(jax.random.PRNGKey(0), x, train=True),
-                            jax.ShapeDtypeStruct((2, T, S, S, 3), jnp.float32))
+    shapes = jax.eval_shape(
+        lambda x: net.init(jax.random.PRNGKey(0), x, train=True), jax.ShapeDtypeStruct((2, T, S, S, 3), jnp.float32)
+    )
     rng = np.random.default_rng(1)
 
     def draw(path, leaf):
@@ -60,9 +62,16 @@ def _random_state(c, mesh):
 
     variables = jax.tree_util.tree_map_with_path(draw, shapes)
     params, batch_stats = variables["params"], variables["batch_stats"]
-    state = TrainState(step=np.zeros((), np.int32), params=params, batch_stats=batch_stats, target_params={},
-                       target_batch_stats={}, opt_state=jax.tree.map(np.zeros_like, params), method_state={},
-                       rng=np.asarray(jax.random.PRNGKey(0)))
+    state = TrainState(
+        step=np.zeros((), np.int32),
+        params=params,
+        batch_stats=batch_stats,
+        target_params={},
+        target_batch_stats={},
+        opt_state=jax.tree.map(np.zeros_like, params),
+        method_state={},
+        rng=np.asarray(jax.random.PRNGKey(0)),
+    )
     return jax.device_put(state, sharding.replicated(mesh))
 
 
@@ -71,8 +80,16 @@ def _memory_flat_step(c, mesh, clips):
     net, objective, tx = build_network(c), build_objective(c), _recording_optimizer()
     state = _random_state(c, mesh)
     init = jax.device_get((state.params, state.batch_stats, state.method_state))
-    step = make_train_step(c, net, objective, tx, lr_schedule=optax.constant_schedule(1.0),
-                           momentum_schedule=None, steps_per_epoch=5, mesh=mesh)
+    step = make_train_step(
+        c,
+        net,
+        objective,
+        tx,
+        lr_schedule=optax.constant_schedule(1.0),
+        momentum_schedule=None,
+        steps_per_epoch=5,
+        mesh=mesh,
+    )
     new_state, metrics = step(state, sharding.to_global({"clips": clips}, mesh))
     return float(metrics["loss"]), jax.device_get(new_state.opt_state), jax.device_get(new_state.batch_stats), init
 
@@ -94,8 +111,7 @@ def _reference(c, mesh, clips, params, batch_stats, method_state):
         x = normalize(clips.reshape((B * v,) + clips.shape[2:]), c.data)  # video-major
 
         def loss_fn(p):
-            out, new_vars = net.apply({"params": p, "batch_stats": batch_stats}, x, train=True,
-                                      mutable=["batch_stats"])
+            out, new_vars = net.apply({"params": p, "batch_stats": batch_stats}, x, train=True, mutable=["batch_stats"])
             views = {key: (o.reshape((B, v) + o.shape[1:]) if key in PER_CLIP_KEYS else o) for key, o in out.items()}
             loss, _, _ = objective(views, None, method_state, info)
             return loss, new_vars["batch_stats"]
@@ -116,14 +132,18 @@ def _assert_trees_close(actual, expected, what, rtol=1e-4):
     assert len(flat_a) == len(flat_e)
     for (path, a), e in zip(flat_a, flat_e):
         e = np.asarray(e)
-        np.testing.assert_allclose(a, e, rtol=rtol, atol=rtol * float(np.abs(e).max()) + 1e-12,
-                                   err_msg=f"{what} {jax.tree_util.keystr(path)}")
+        np.testing.assert_allclose(
+            a, e, rtol=rtol, atol=rtol * float(np.abs(e).max()) + 1e-12, err_msg=f"{what} {jax.tree_util.keystr(path)}"
+        )
 
 
-@pytest.mark.parametrize("method, rho, views_per_chunk", [
-    ("simclr", 2, 1),  # one view at a time
-    ("swav", 4, 2),  # two views at a time: BN over a chunk of 2 views; prototypes' gradient too
-])
+@pytest.mark.parametrize(
+    "method, rho, views_per_chunk",
+    [
+        ("simclr", 2, 1),  # one view at a time
+        ("swav", 4, 2),  # two views at a time: BN over a chunk of 2 views; prototypes' gradient too
+    ],
+)
 def test_memory_flat_equals_one_pass(method, rho, views_per_chunk):
     c = _config(method, rho, views_per_chunk)
     mesh = sharding.make_mesh()
@@ -137,12 +157,15 @@ def test_memory_flat_equals_one_pass(method, rho, views_per_chunk):
     assert float(optax.tree.norm(ref_grads)) > 0
 
 
-@pytest.mark.parametrize("method, rho, views_per_chunk, bn_group_size, message", [
-    ("simclr", 3, 2, 0, "use one of [1, 3]"),
-    ("byol", 2, 1, 0, "is for simclr and swav"),
-    ("swav", 2, 1, -1, "BN runs per chunk of 8 clips"),
-    ("simclr", 4, 2, 32, "a divisor of 16"),
-])
+@pytest.mark.parametrize(
+    "method, rho, views_per_chunk, bn_group_size, message",
+    [
+        ("simclr", 3, 2, 0, "use one of [1, 3]"),
+        ("byol", 2, 1, 0, "is for simclr and swav"),
+        ("swav", 2, 1, -1, "BN runs per chunk of 8 clips"),
+        ("simclr", 4, 2, 32, "a divisor of 16"),
+    ],
+)
 def test_validate_names_the_bad_chunking(method, rho, views_per_chunk, bn_group_size, message):
     c = _config(method, rho, views_per_chunk)
     with c.unlocked():

@@ -66,10 +66,11 @@ def test_output_shapes_and_no_temporal_downsampling(depth, features):
     out = jax.eval_shape(lambda: model.init_with_output(jax.random.PRNGKey(0), x, train=False)[0])
     assert out.shape == (2, features)
     # The last stage's feature map keeps all 4 frames and 64/32 = 2 pixels a side.
-    _, state = jax.eval_shape(lambda: model.init_with_output(
-        jax.random.PRNGKey(0), x, train=False, capture_intermediates=True))
+    _, state = jax.eval_shape(
+        lambda: model.init_with_output(jax.random.PRNGKey(0), x, train=False, capture_intermediates=True)
+    )
     inter = flax.traverse_util.flatten_dict(state["intermediates"], sep="/")
-    last = [v for k, v in inter.items() if k.startswith(f"res5_{ {18: 1, 50: 2, 101: 2}[depth]}/__call__")]
+    last = [v for k, v in inter.items() if k.startswith(f"res5_{ {18: 1, 50: 2, 101: 2}[depth] }/__call__")]
     assert last[0][0].shape[1:4] == (4, 2, 2)
 
 
@@ -79,8 +80,9 @@ def test_folded_2d_convolutions_equal_3d_convolutions_in_outputs_and_gradients()
     variables = jax.jit(lambda x: folded.init(jax.random.PRNGKey(0), x, train=True))(x)
 
     def loss(params, model):
-        out, _ = model.apply({"params": params, "batch_stats": variables["batch_stats"]}, x, train=True,
-                             mutable=["batch_stats"])
+        out, _ = model.apply(
+            {"params": params, "batch_stats": variables["batch_stats"]}, x, train=True, mutable=["batch_stats"]
+        )
         return jnp.sum(out**2), out
 
     grad_fn = jax.jit(jax.value_and_grad(loss, has_aux=True), static_argnums=1)
@@ -106,7 +108,8 @@ def test_remat_gives_the_same_gradients():
 
     def grads(m):
         return jax.jit(jax.grad(lambda p: m.apply({"params": p, "batch_stats": variables["batch_stats"]}, x).sum()))(
-            variables["params"])
+            variables["params"]
+        )
 
     for a, b in zip(jax.tree.leaves(grads(model)), jax.tree.leaves(grads(remat))):
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
@@ -121,7 +124,7 @@ def test_grouped_batchnorm_matches_hand_computed_group_statistics(group_size):
     g = group_size or 6
     expected, means, variances = [], [], []
     for start in range(0, 6, g):
-        part = x[start:start + g]
+        part = x[start : start + g]
         mean = part.mean(axis=(0, 1, 2, 3))
         var = part.var(axis=(0, 1, 2, 3))
         expected.append((part - mean) / np.sqrt(var + 1e-5))
@@ -135,12 +138,23 @@ def test_grouped_batchnorm_matches_hand_computed_group_statistics(group_size):
 def test_mlp_layout_follows_the_paper():
     # BYOL projection: 2048 -> 4096 (no bias) -> BN -> ReLU -> 256.
     shapes = _param_shapes_mlp(MLP((4096,), 256, use_bn=True), 2048)
-    assert shapes == {"dense_0/kernel": (2048, 4096), "bn_0/scale": (4096,), "bn_0/bias": (4096,),
-                      "dense_1/kernel": (4096, 256), "dense_1/bias": (256,)}
+    assert shapes == {
+        "dense_0/kernel": (2048, 4096),
+        "bn_0/scale": (4096,),
+        "bn_0/bias": (4096,),
+        "dense_1/kernel": (4096, 256),
+        "dense_1/bias": (256,),
+    }
     # MoCo projection: 3 layers, no BN, biases everywhere.
     shapes = _param_shapes_mlp(MLP((2048, 2048), 128, use_bn=False), 2048)
-    assert sorted(shapes) == ["dense_0/bias", "dense_0/kernel", "dense_1/bias", "dense_1/kernel",
-                              "dense_2/bias", "dense_2/kernel"]
+    assert sorted(shapes) == [
+        "dense_0/bias",
+        "dense_0/kernel",
+        "dense_1/bias",
+        "dense_1/kernel",
+        "dense_2/bias",
+        "dense_2/kernel",
+    ]
 
 
 def _param_shapes_mlp(mlp, d_in):

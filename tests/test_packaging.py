@@ -87,8 +87,10 @@ def test_editable_install_is_not_shadowed_by_a_rhovid_folder(tmp_path):
     # The clone's install first, then this environment's site-packages (for absl & co.; it may hold
     # another editable rhovid, which must come second): `-S` keeps Python from adding it first.
     here = sysconfig.get_paths()["purelib"]
-    code = (f"import site; site.addsitedir({str(site)!r}); site.addsitedir({here!r}); "
-            "import rhovid.cli; print(rhovid.cli.__file__)")
+    code = (
+        f"import site; site.addsitedir({str(site)!r}); site.addsitedir({here!r}); "
+        "import rhovid.cli; print(rhovid.cli.__file__)"
+    )
     proc = subprocess.run([sys.executable, "-S", "-c", code], cwd=cwd, env=env, capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert proc.stdout.strip() == str(src / "rhovid" / "cli.py")

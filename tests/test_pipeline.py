@@ -24,10 +24,17 @@ def data_dir(tmp_path_factory):
     d = str(tmp_path_factory.mktemp("tfds"))
     fx.coded_dataset(d, "coded", num_videos=NUM_VIDEOS, num_frames=NUM_FRAMES, num_shards=3)
     # 16 frames = exactly one clip span (T·τ): every clip starts at 0 and reads frames 0, 4, 8, 12.
-    fx.coded_dataset(d, "holes", num_videos=4, num_frames=16, num_shards=1,
-                     corrupt={v: [i for i in range(16) if i % 4] for v in range(4)})
-    fx.coded_dataset(d, "gradient", num_videos=5, num_frames=NUM_FRAMES, num_shards=2,
-                     height=24, width=48, gradient=True)
+    fx.coded_dataset(
+        d,
+        "holes",
+        num_videos=4,
+        num_frames=16,
+        num_shards=1,
+        corrupt={v: [i for i in range(16) if i % 4] for v in range(4)},
+    )
+    fx.coded_dataset(
+        d, "gradient", num_videos=5, num_frames=NUM_FRAMES, num_shards=2, height=24, width=48, gradient=True
+    )
     static = np.tile(np.random.default_rng(0).integers(0, 256, (1, 24, 32, 3), np.uint8), (8, 1, 1, 1))
     fx.write_dataset(d, "static", {"train": [fx.example(static, video_id=f"s{i}") for i in range(4)]})
     return d
@@ -148,8 +155,9 @@ def test_eval_views_cover_every_example_once_with_k_clips_and_s_crops(data_dir):
     n, k_clips, s_crops = 5, 3, 3
     indices, first = [], None
     for p in range(2):
-        src = streams.make_eval_source(cfg, "validation", batch_size=2, num_clips=k_clips,
-                                        num_crops=s_crops, process_index=p, process_count=2)
+        src = streams.make_eval_source(
+            cfg, "validation", batch_size=2, num_clips=k_clips, num_crops=s_crops, process_index=p, process_count=2
+        )
         batches = list(src)
         assert len(batches) == src.num_batches == 2  # ceil(ceil(5/2)/2): same on both hosts
         for b in batches:
@@ -169,19 +177,26 @@ def test_eval_views_cover_every_example_once_with_k_clips_and_s_crops(data_dir):
     blue = first["clips"][0, :s_crops, 0, :, :, 2].astype(float).mean(axis=(1, 2))
     expected = [200 * (x0 + 10) / 47 for x0 in (0, 13, 27)]
     np.testing.assert_allclose(blue, expected, atol=6)
-    again = next(iter(streams.make_eval_source(cfg, "validation", batch_size=2, num_clips=k_clips,
-                                                num_crops=s_crops, process_count=2)))
+    again = next(
+        iter(
+            streams.make_eval_source(
+                cfg, "validation", batch_size=2, num_clips=k_clips, num_crops=s_crops, process_count=2
+            )
+        )
+    )
     np.testing.assert_array_equal(again["clips"], first["clips"])  # deterministic
 
 
 def test_eval_label_keys_give_a_dict(data_dir):
-    src = streams.make_eval_source(data_cfg(data_dir), "train", batch_size=4, num_clips=1, num_crops=1,
-                                    label_keys=("label",))
+    src = streams.make_eval_source(
+        data_cfg(data_dir), "train", batch_size=4, num_clips=1, num_crops=1, label_keys=("label",)
+    )
     b = next(iter(src))
     assert set(b["label"]) == {"label"} and b["clips"].shape[1] == 1
     with pytest.raises(ValueError, match="not in the dataset"):
-        streams.make_eval_source(data_cfg(data_dir), "train", batch_size=4, num_clips=1,
-                                  num_crops=1, label_keys=("motion",))
+        streams.make_eval_source(
+            data_cfg(data_dir), "train", batch_size=4, num_clips=1, num_crops=1, label_keys=("motion",)
+        )
 
 
 def test_supervised_source_labels_match_videos(data_dir):

@@ -54,7 +54,7 @@ def expected_count(num_source_frames, fps, cap=30):
 
 def decode_until_error(path):
     frames = []
-    import av  # pylint: disable=g-import-not-at-top
+    import av
 
     with av.open(str(path)) as c:
         try:
@@ -349,7 +349,7 @@ def test_cli_prepares_a_folder(tmp_path, capsys):
 
 def test_beam_path_writes_the_same_dataset(tmp_path):
     pytest.importorskip("apache_beam", reason="the optional `beam` extra is not installed")
-    from rhovid.data.preparation import beam_builder  # pylint: disable=g-import-not-at-top
+    from rhovid.data.preparation import beam_builder
 
     src = tmp_path / "videos"
     _tiny(src / "a" / "one.mp4", 4)
@@ -370,9 +370,9 @@ def test_beam_path_writes_the_same_dataset(tmp_path):
 
 def write_vfr(path, times, size=(48, 64)):
     """A variable-frame-rate H.264 video: pattern frame i shown at times[i] seconds (1 ms clock)."""
-    import fractions  # pylint: disable=g-import-not-at-top
+    import fractions
 
-    import av  # pylint: disable=g-import-not-at-top
+    import av
 
     h, w = size
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -534,8 +534,8 @@ def test_kinetics_builder_points_pyslowfast_lists_to_their_option(tmp_path):
 
 
 def test_crop_larger_than_stored_frames_fails_at_data_open(tmp_path):
-    from rhovid import config as config_lib  # pylint: disable=g-import-not-at-top
-    from rhovid.data import registry  # noqa: PLC0415
+    from rhovid import config as config_lib
+    from rhovid.data import registry
 
     _tiny(tmp_path / "clips" / "a" / "one.mp4", 4)
     (plan,) = builders.make_plans("folder", str(tmp_path / "clips"))

@@ -17,7 +17,7 @@ EPOCHS = [0, 1, 10, 17.5, 34.9, 35, 36, 100, 150, 190, 199.9, 200]
 
 
 def reference_lr(epoch, eta, max_epoch, warmup, start):
-    cosine = lambda e: eta * 0.5 * (1 + math.cos(math.pi * e / max_epoch))  # noqa: E731
+    cosine = lambda e: eta * 0.5 * (1 + math.cos(math.pi * e / max_epoch))
     if epoch < warmup:
         return start + (cosine(warmup) - start) * epoch / warmup
     return cosine(epoch)

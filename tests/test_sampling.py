@@ -53,8 +53,7 @@ def test_global_sampling_starts_are_uniform_over_the_whole_video():
 @pytest.mark.parametrize("min_s,max_s", [(None, 0.5), (1.0, 2.0), (2.0, None), (0.0, 0.0)])
 def test_gap_between_consecutive_clip_starts_is_bounded(min_s, max_s):
     fps, n = 30.0, 400
-    idx = draw(150, n, fps, num_clips=3, clip_len=4, frame_stride=4,
-               min_distance_s=min_s, max_distance_s=max_s)
+    idx = draw(150, n, fps, num_clips=3, clip_len=4, frame_stride=4, min_distance_s=min_s, max_distance_s=max_s)
     gaps = np.diff(np.sort(idx[:, :, 0], axis=1), axis=1) / fps  # seconds, floored starts
     tol = 1.0 / fps  # flooring each start moves a gap by less than one frame
     if min_s is not None:
@@ -110,10 +109,8 @@ def test_fold_in_distinguishes_data_and_keys():
 
 def test_uniform_eval_clips_span_the_video_and_centre_single_clip():
     n, fps = 100, 30.0  # span 8 frames × stride 4 = 32 -> starts in [0, 68]
-    idx = sampling.uniform_clips(tf.constant(n), tf.constant(fps), num_clips=3, clip_len=8,
-                                 frame_stride=4).numpy()
+    idx = sampling.uniform_clips(tf.constant(n), tf.constant(fps), num_clips=3, clip_len=8, frame_stride=4).numpy()
     np.testing.assert_array_equal(idx[:, 0], [0, 34, 68])
     np.testing.assert_array_equal(idx[2], 68 + 4 * np.arange(8))
-    one = sampling.uniform_clips(tf.constant(n), tf.constant(fps), num_clips=1, clip_len=8,
-                                 frame_stride=4).numpy()
+    one = sampling.uniform_clips(tf.constant(n), tf.constant(fps), num_clips=1, clip_len=8, frame_stride=4).numpy()
     np.testing.assert_array_equal(one[0], 34 + 4 * np.arange(8))

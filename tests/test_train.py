@@ -56,8 +56,11 @@ def test_each_method_trains_and_checkpoints(method, tmp_path):
 
 
 def test_bad_config_values_fail_before_training(tmp_path):
-    cases = [({"data.rho": 0}, "data.rho=0"), ({"batch_size": 12}, "batch_size=12"),
-             ({"data.crop_size": 300}, "data.crop_size=300")]
+    cases = [
+        ({"data.rho": 0}, "data.rho=0"),
+        ({"batch_size": 12}, "batch_size=12"),
+        ({"data.crop_size": 300}, "data.crop_size=300"),
+    ]
     for overrides, message in cases:
         with pytest.raises(ValueError, match=message.replace("(", r"\(")):
             pretrain(_tiny("byol", **overrides), str(tmp_path / "bad"))
@@ -88,9 +91,17 @@ def test_non_finite_loss_stops_with_the_step_and_keeps_the_last_good_checkpoint(
 
 
 def _cli(workdir, steps, extra=()):
-    cmd = [sys.executable, "-m", "rhovid.main", f"--config={REPO}/configs/mocov.py:tiny",
-           f"--workdir={workdir}", f"--config.num_steps={steps}", "--config.data.crop_size=16",
-           "--config.data.num_frames=2", *extra]
+    cmd = [
+        sys.executable,
+        "-m",
+        "rhovid.main",
+        f"--config={REPO}/configs/mocov.py:tiny",
+        f"--workdir={workdir}",
+        f"--config.num_steps={steps}",
+        "--config.data.crop_size=16",
+        "--config.data.num_frames=2",
+        *extra,
+    ]
     if not any("checkpoint_every_steps" in e for e in extra):
         cmd.append("--config.checkpoint_every_steps=1000")
     env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=2", JAX_PLATFORMS="cpu")
@@ -121,8 +132,7 @@ def test_sigterm_saves_and_resume_reproduces_the_uninterrupted_run(tmp_path):
     want = {r["step"]: r["loss"] for r in read_jsonl(str(full))}
     got = {r["step"]: r["loss"] for r in read_jsonl(str(broken))}
     assert sorted(got) == list(range(1, steps + 1))
-    np.testing.assert_allclose([got[s] for s in range(1, steps + 1)], [want[s] for s in range(1, steps + 1)],
-                               rtol=1e-6)
+    np.testing.assert_allclose([got[s] for s in range(1, steps + 1)], [want[s] for s in range(1, steps + 1)], rtol=1e-6)
     a, b = checkpoint.load_pretrained(str(full)), checkpoint.load_pretrained(str(broken))
     assert a.step == b.step == steps
     for x, y in zip(jax.tree.leaves(a.params), jax.tree.leaves(b.params)):

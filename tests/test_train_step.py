@@ -30,10 +30,27 @@ def _run(method, devices, bn_group_size=None, steps=2, config=None):
     objective = build_objective(c)
     lr = optim.make_lr_schedule(0.05, 10, 0)
     tx = optim.make_optimizer(c.optim, lr)
-    state = create_train_state(net=net, objective=objective, tx=tx, clip_shape=(T, S, S, 3), num_views=V,
-                               global_batch_size=B, embed_dim=c.model.embed_dim, seed=0, mesh=mesh)
-    step = make_train_step(c, net, objective, tx, lr_schedule=lr,
-                           momentum_schedule=optim.make_momentum_schedule(0.99, 10), steps_per_epoch=5, mesh=mesh)
+    state = create_train_state(
+        net=net,
+        objective=objective,
+        tx=tx,
+        clip_shape=(T, S, S, 3),
+        num_views=V,
+        global_batch_size=B,
+        embed_dim=c.model.embed_dim,
+        seed=0,
+        mesh=mesh,
+    )
+    step = make_train_step(
+        c,
+        net,
+        objective,
+        tx,
+        lr_schedule=lr,
+        momentum_schedule=optim.make_momentum_schedule(0.99, 10),
+        steps_per_epoch=5,
+        mesh=mesh,
+    )
     clips = np.random.default_rng(0).integers(0, 256, (B, V, T, S, S, 3), dtype=np.uint8)
     batch = sharding.to_global({"clips": clips}, mesh)
     init_params = jax.device_get(state.params)  # before the step donates the buffers
@@ -82,9 +99,15 @@ def test_moco_bn_groups_are_clips_of_one_view():
     mesh = sharding.make_mesh()
     variables = jax.jit(lambda x: net.init(jax.random.PRNGKey(0), x, train=True))(jnp.asarray(x[:2]))
     xs = jax.device_put(jnp.asarray(x, jnp.float32), sharding.batch_sharding(mesh))
-    _, state = jax.jit(lambda v, x: net.apply(v, x, train=True, mutable=["batch_stats", "intermediates"],
-                                              capture_intermediates=lambda m, name: m.name == "stem_conv"))(
-        variables, xs)
+    _, state = jax.jit(
+        lambda v, x: net.apply(
+            v,
+            x,
+            train=True,
+            mutable=["batch_stats", "intermediates"],
+            capture_intermediates=lambda m, name: m.name == "stem_conv",
+        )
+    )(variables, xs)
     stem_out = np.asarray(jax.tree.leaves(state["intermediates"])[0])  # [16, T, 8, 8, C] conv outputs
     ch = stem_out.shape[-1]
     # Hand computation: group (g, w) = clips of videos 2g, 2g+1 in view w; mean and unbiased variance.
@@ -92,7 +115,7 @@ def test_moco_bn_groups_are_clips_of_one_view():
     means, unbiased = [], []
     for g in range(B // 2):
         for w in range(V):
-            group = per_video[2 * g:2 * g + 2, w].reshape(-1, ch)
+            group = per_video[2 * g : 2 * g + 2, w].reshape(-1, ch)
             means.append(group.mean(0))
             unbiased.append(group.var(0, ddof=1))
     stats = state["batch_stats"]["backbone"]["stem_bn"]
@@ -109,15 +132,21 @@ def test_swav_frozen_prototypes_get_no_gradient_and_no_optimizer_state():
     with c.unlocked():
         c.objective.freeze_prototypes_epochs = 0.2  # 1 of the 5 steps per epoch in `_run`
     state, _, step, batch, init = _run("swav", jax.devices(), steps=1, config=c)
-    traces = [np.asarray(leaf) for path, leaf in jax.tree_util.tree_flatten_with_path(state.opt_state)[0]
-              if "prototypes" in jax.tree_util.keystr(path)]
+    traces = [
+        np.asarray(leaf)
+        for path, leaf in jax.tree_util.tree_flatten_with_path(state.opt_state)[0]
+        if "prototypes" in jax.tree_util.keystr(path)
+    ]
     assert traces and all(np.all(t == 0) for t in traces)
     # Unchanged but for the re-normalisation after every step (float rounding of unit rows).
     np.testing.assert_allclose(state.params["prototypes"]["kernel"], init["prototypes"]["kernel"], rtol=1e-6, atol=1e-7)
     assert not np.allclose(state.params["projector"]["dense_0"]["kernel"], init["projector"]["dense_0"]["kernel"])
     state, _ = step(state, batch)  # step 2: unfrozen
-    moved = [leaf for path, leaf in jax.tree_util.tree_flatten_with_path(state.opt_state)[0]
-             if "prototypes" in jax.tree_util.keystr(path)]
+    moved = [
+        leaf
+        for path, leaf in jax.tree_util.tree_flatten_with_path(state.opt_state)[0]
+        if "prototypes" in jax.tree_util.keystr(path)
+    ]
     assert any(np.any(np.asarray(t) != 0) for t in moved)
 
 

@@ -161,7 +161,7 @@ def test_holder_notices_takeover(tmp_path):
 
 def test_wait_until_holder_releases(tmp_path):
     first = workdir_lib.WorkdirLock(str(tmp_path), heartbeat_s=0.05, lease_s=1.0).acquire()
-    import threading  # noqa: PLC0415
+    import threading
 
     threading.Timer(0.5, first.release).start()
     with workdir_lib.WorkdirLock(str(tmp_path), heartbeat_s=0.05, lease_s=1.0, wait_s=60) as second:

@@ -47,7 +47,7 @@ def codec_available(name: str) -> bool:
     try:
         av.codec.Codec(name, "w")
         return True
-    except Exception:  # pylint: disable=broad-except
+    except Exception:
         return False
 
 

@@ -20,7 +20,6 @@ bn_drift (let backbone BN statistics drift like the official code),
 epochs=N, and the common ones (tiny, steps=N).
 """
 
-
 from rhovid import config as config_lib
 from rhovid import presets
 from rhovid.eval import inherit

@@ -55,11 +55,12 @@ def check_plan_has_videos(plan: builders.DatasetPlan, dataset: str, source: str)
     """Raises UserError when a plan lists no video, or none of its listed videos is on disk."""
     items = [it for its in plan.splits.values() for it in its]
     if not items:
-        raise UserError(f"No videos found under --source={source} for --dataset={dataset}; expected "
-                        f"{layout(dataset)}.")
+        raise UserError(f"No videos found under --source={source} for --dataset={dataset}; expected {layout(dataset)}.")
     if not any(it.path for it in items):
-        raise UserError(f"None of the {len(items)} videos listed for {plan.name} is under --source={source}; "
-                        f"expected {layout(dataset)}.")
+        raise UserError(
+            f"None of the {len(items)} videos listed for {plan.name} is under --source={source}; "
+            f"expected {layout(dataset)}."
+        )
 
 
 def _shard_specs(plan: builders.DatasetPlan, videos_per_shard: int):
@@ -220,7 +221,7 @@ def run(fv: flags.FlagValues = flags.FLAGS) -> list[dict]:
     reports = []
     for plan in plans:
         if fv.beam:
-            from rhovid.data.preparation import beam_builder  # pylint: disable=g-import-not-at-top
+            from rhovid.data.preparation import beam_builder
 
             beam_builder.prepare_with_beam(plan, out, options, fv.beam_pipeline_options)
             continue
@@ -230,8 +231,10 @@ def run(fv: flags.FlagValues = flags.FLAGS) -> list[dict]:
         print(f"report: {path}")
         if not sum(s["written"] for s in report["splits"].values()):
             reasons = ", ".join(f"{n} {r}" for r, n in sorted(report["skip_reasons"].items()))
-            raise UserError(f"No video of --source={fv.source} could be prepared for {plan.name} ({reasons}); "
-                            f"the reasons per file are in {path}.")
+            raise UserError(
+                f"No video of --source={fv.source} could be prepared for {plan.name} ({reasons}); "
+                f"the reasons per file are in {path}."
+            )
         reports.append(report)
     return reports
 

@@ -30,7 +30,7 @@ SYNTHETIC_NUM_CLASSES = 10  # the synthetic reader labels video i with i % 10
 
 
 def kind(data_cfg: ml_collections.ConfigDict) -> str:
-    """"synthetic", "demo" or "prepared"."""
+    """ "synthetic", "demo" or "prepared"."""
     if data_cfg.name == SYNTHETIC:
         return "synthetic"
     if data_cfg.name.split("/")[0] == DEMO:
@@ -46,9 +46,9 @@ def ensure_built(data_cfg: ml_collections.ConfigDict) -> None:
     """
     if kind(data_cfg) != "demo":
         return
-    import jax  # noqa: PLC0415 (the registry itself stays light: configs import it)
+    import jax  # the registry itself stays light: configs import it
 
-    from rhovid.data.preparation.builders import demo  # noqa: PLC0415 (TensorFlow, only for the demo)
+    from rhovid.data.preparation.builders import demo  # TensorFlow, only for the demo
 
     if data_cfg.name == demo.dataset_name() and jax.process_index() == 0:
         demo.ensure_demo_dataset(data_cfg.data_dir)
@@ -72,9 +72,9 @@ def open_dataset(data_cfg: Any):
       the `tfds.core.DatasetBuilder` of the prepared directory.
       ValueError: several configs, or a dataset that is not in rhovid's records format.
     """
-    import tensorflow_datasets as tfds  # noqa: PLC0415 (only when a prepared dataset is opened)
+    import tensorflow_datasets as tfds  # only when a prepared dataset is opened
 
-    from rhovid.data import records  # noqa: PLC0415
+    from rhovid.data import records
 
     root = os.path.expanduser(data_cfg.data_dir or "~/tensorflow_datasets")
     path = os.path.join(root, data_cfg.name)
@@ -109,7 +109,7 @@ def open_dataset(data_cfg: Any):
 
 def _find_prepared(path: str) -> list[str]:
     """Directories at `path`, `path/<version>` or `path/<config>/<version>` with dataset_info.json."""
-    import tensorflow as tf  # noqa: PLC0415
+    import tensorflow as tf
 
     if tf.io.gfile.exists(os.path.join(path, "dataset_info.json")):
         return [path]
@@ -123,7 +123,7 @@ def _find_prepared(path: str) -> list[str]:
 
 
 def _newest_version(path: str) -> str | None:
-    import tensorflow as tf  # noqa: PLC0415
+    import tensorflow as tf
 
     versions = [
         d.rstrip("/")
@@ -136,15 +136,16 @@ def _newest_version(path: str) -> str | None:
     return os.path.join(path, max(versions, key=lambda v: tuple(map(int, v.split(".")))))
 
 
-
 def num_examples(data_cfg: ml_collections.ConfigDict, split: str) -> int:
     """Videos in `split` (all processes together), from the dataset's info."""
     if kind(data_cfg) == "synthetic":
         return int(data_cfg.num_train_videos)
     splits = _info(data_cfg).splits
     if split not in splits:
-        raise UserError(f"Dataset {data_cfg.name!r} has no split {split!r}; it has {sorted(splits.keys())}: "
-                        "set --config.data.train_split / --config.data.eval_split.")
+        raise UserError(
+            f"Dataset {data_cfg.name!r} has no split {split!r}; it has {sorted(splits.keys())}: "
+            "set --config.data.train_split / --config.data.eval_split."
+        )
     return int(splits[split].num_examples)
 
 
@@ -154,8 +155,10 @@ def _label_feature(data_cfg: ml_collections.ConfigDict) -> Any | None:
         return None
     features = _info(data_cfg).features
     if data_cfg.label_key not in features:
-        raise UserError(f"Dataset {data_cfg.name!r} has no label {data_cfg.label_key!r}; it has "
-                        f"{sorted(features.keys())}. Set --config.data.label_key.")
+        raise UserError(
+            f"Dataset {data_cfg.name!r} has no label {data_cfg.label_key!r}; it has "
+            f"{sorted(features.keys())}. Set --config.data.label_key."
+        )
     return features[data_cfg.label_key]
 
 

@@ -31,16 +31,16 @@ def sample_clips(data_cfg, num_videos: int, seed: int) -> tuple[np.ndarray, np.n
     Returns:
       (before, after): uint8 [N, V, T, S, S, 3] each; same videos, same frame indices.
     """
-    from rhovid.data.reading import augment, streams  # noqa: PLC0415 (TensorFlow only when used)
+    from rhovid.data.reading import augment, streams  # TensorFlow only when used
 
     plain = augment.AugmentConfig(crop_size=data_cfg.crop_size, crop="center", flip=False, color=False)
     kw = dict(global_batch_size=num_videos, seed=seed, num_steps=1)
     before = next(iter(streams.make_pretrain_source(data_cfg, augmentation=plain, **kw)))["clips"]
     after = next(iter(streams.make_pretrain_source(data_cfg, **kw)))["clips"]
     if data_cfg.color_on_device:
-        import jax  # noqa: PLC0415
+        import jax
 
-        from rhovid.data.reading import device_augment  # noqa: PLC0415
+        from rhovid.data.reading import device_augment
 
         n, v = after.shape[:2]
         x = after.reshape((n * v,) + after.shape[2:]).astype(np.float32) / 255.0
@@ -70,10 +70,10 @@ def mosaic(before: np.ndarray, after: np.ndarray) -> np.ndarray:
 
 def plot_clips(before: np.ndarray, after: np.ndarray, path: str) -> None:
     """Writes the `mosaic` of `before`/`after` [N, V, T, S, S, 3] to `path` with row labels."""
-    import matplotlib  # noqa: PLC0415
+    import matplotlib
 
     matplotlib.use("Agg")
-    import matplotlib.pyplot as plt  # noqa: PLC0415
+    import matplotlib.pyplot as plt
 
     image = mosaic(before, after)
     n, v, t, s = before.shape[:4]

@@ -71,20 +71,25 @@ def check_compatible(expected: Any, loaded: Any, *, what: str = "the pretrained 
     """
     flat_expected = traverse_util.flatten_dict(_as_dict(expected), sep="/")
     flat_loaded = traverse_util.flatten_dict(_as_dict(loaded), sep="/")
-    hint = ("The evaluation builds the backbone from the pretraining run's model config; if you "
-            "override --config.model.depth/width, make them match the checkpoint.")
+    hint = (
+        "The evaluation builds the backbone from the pretraining run's model config; if you "
+        "override --config.model.depth/width, make them match the checkpoint."
+    )
     for path in sorted(set(flat_expected) | set(flat_loaded)):
         if path not in flat_loaded:
-            raise UserError(f"Parameter {path!r} (shape {tuple(np.shape(flat_expected[path]))}) of "
-                             f"the model is missing from {what}. {hint}")
+            raise UserError(
+                f"Parameter {path!r} (shape {tuple(np.shape(flat_expected[path]))}) of "
+                f"the model is missing from {what}. {hint}"
+            )
         if path not in flat_expected:
-            raise UserError(f"{what[0].upper() + what[1:]} has parameter {path!r} (shape "
-                             f"{tuple(np.shape(flat_loaded[path]))}) that the model does not have. "
-                             f"{hint}")
+            raise UserError(
+                f"{what[0].upper() + what[1:]} has parameter {path!r} (shape "
+                f"{tuple(np.shape(flat_loaded[path]))}) that the model does not have. "
+                f"{hint}"
+            )
         want, got = tuple(np.shape(flat_expected[path])), tuple(np.shape(flat_loaded[path]))
         if want != got:
-            raise UserError(f"Parameter {path!r} has shape {got} in {what} but {want} in the model. "
-                             f"{hint}")
+            raise UserError(f"Parameter {path!r} has shape {got} in {what} but {want} in the model. {hint}")
 
 
 def _as_dict(tree: Any) -> dict:
@@ -101,8 +106,9 @@ def _model_config(config: ml_collections.ConfigDict, pretrained: Any | None) -> 
         source = pretrained.config.get("model", {}) if pretrained.config is not None else {}
         for key in ARCHITECTURE_KEYS:
             if key in source and source[key] != model_cfg[key]:
-                logging.info("Backbone %s=%s from the pretrained run (eval config had %s).", key,
-                             source[key], model_cfg[key])
+                logging.info(
+                    "Backbone %s=%s from the pretrained run (eval config had %s).", key, source[key], model_cfg[key]
+                )
                 model_cfg[key] = source[key]
     return model_cfg
 
@@ -116,14 +122,15 @@ def load_backbone(config: ml_collections.ConfigDict, mesh: jax.sharding.Mesh) ->
       ValueError: if no pretrained path is given, or the checkpoint does not fit the model.
     """
     if not config.pretrained:
-        raise UserError("config.pretrained is empty: pass --config.pretrained=<pretraining workdir or "
-                         f"imported checkpoint dir> (or {RANDOM_INIT!r} for a random-init baseline).")
+        raise UserError(
+            "config.pretrained is empty: pass --config.pretrained=<pretraining workdir or "
+            f"imported checkpoint dir> (or {RANDOM_INIT!r} for a random-init baseline)."
+        )
     pretrained = None
     if config.pretrained != RANDOM_INIT:
         step = config.eval.get("pretrained_step", 0) or None
         pretrained = checkpoint.load_pretrained(config.pretrained, step=step)
-        logging.info("Loaded pretrained backbone from %s (step %s).", config.pretrained,
-                     pretrained.step)
+        logging.info("Loaded pretrained backbone from %s (step %s).", config.pretrained, pretrained.step)
     model_cfg = _model_config(config, pretrained)
     model = build_backbone(model_cfg)
     d = config.data
@@ -162,18 +169,33 @@ class SplitFeatures(NamedTuple):
     labels: np.ndarray
 
 
-def eval_batches(data_cfg: ml_collections.ConfigDict, split: str, *, batch_size: int,
-                 num_clips: int, num_crops: int, label_keys: tuple[str, ...] | None = None):
+def eval_batches(
+    data_cfg: ml_collections.ConfigDict,
+    split: str,
+    *,
+    batch_size: int,
+    num_clips: int,
+    num_crops: int,
+    label_keys: tuple[str, ...] | None = None,
+):
     """This host's part of the multi-view evaluation source (every example once, padded, masked)."""
     if batch_size % jax.process_count():
-        raise UserError(f"Eval batch size {batch_size} is not divisible by the {jax.process_count()} "
-                         "processes; choose a multiple of the device count.")
-    from rhovid.data.reading import streams  # noqa: PLC0415 (imports TensorFlow)
+        raise UserError(
+            f"Eval batch size {batch_size} is not divisible by the {jax.process_count()} "
+            "processes; choose a multiple of the device count."
+        )
+    from rhovid.data.reading import streams  # imports TensorFlow
 
     return streams.make_eval_source(
-        data_cfg, split, batch_size=batch_size // jax.process_count(), num_clips=num_clips,
-        num_crops=num_crops, process_index=jax.process_index(), process_count=jax.process_count(),
-        label_keys=label_keys)
+        data_cfg,
+        split,
+        batch_size=batch_size // jax.process_count(),
+        num_clips=num_clips,
+        num_crops=num_crops,
+        process_index=jax.process_index(),
+        process_count=jax.process_count(),
+        label_keys=label_keys,
+    )
 
 
 def extract_split_features(
@@ -203,9 +225,11 @@ def extract_split_features(
     Returns:
       SplitFeatures(features [N, K·S, D], labels [N]).
     """
-    batches = eval_batches(data_cfg, split, batch_size=batch_size, num_clips=num_clips,
-                           num_crops=num_crops)
+    batches = eval_batches(data_cfg, split, batch_size=batch_size, num_clips=num_clips, num_crops=num_crops)
     out = multiview.run_views(
-        lambda clips: feature_fn(variables, clips), batches,
-        functools.partial(sharding.to_global, mesh=mesh), max_examples=max_examples)
+        lambda clips: feature_fn(variables, clips),
+        batches,
+        functools.partial(sharding.to_global, mesh=mesh),
+        max_examples=max_examples,
+    )
     return SplitFeatures(out["features"], out["label"].astype(np.int64))

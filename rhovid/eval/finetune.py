@@ -45,9 +45,16 @@ def make_head(num_classes: int) -> nn.Dense:
     return nn.Dense(num_classes, kernel_init=nn.initializers.normal(0.01), name="head")
 
 
-def create_state(backbone: features_lib.Backbone, num_features: int, num_classes: int,
-                 tx: optax.GradientTransformation, *, trainable: str, seed: int,
-                 mesh: jax.sharding.Mesh) -> TrainState:
+def create_state(
+    backbone: features_lib.Backbone,
+    num_features: int,
+    num_classes: int,
+    tx: optax.GradientTransformation,
+    *,
+    trainable: str,
+    seed: int,
+    mesh: jax.sharding.Mesh,
+) -> TrainState:
     """A replicated classifier state: params {'backbone', 'head'}, backbone BN statistics.
 
     Args:
@@ -66,9 +73,15 @@ def create_state(backbone: features_lib.Backbone, num_features: int, num_classes
     params = {"backbone": fresh["params"], "head": head_params}
     opt_params = params if trainable == "all" else params["head"]
     state = TrainState(
-        step=jnp.zeros((), jnp.int32), params=params,
-        batch_stats=fresh["batch_stats"], target_params={}, target_batch_stats={},
-        opt_state=tx.init(opt_params), method_state={}, rng=rng)
+        step=jnp.zeros((), jnp.int32),
+        params=params,
+        batch_stats=fresh["batch_stats"],
+        target_params={},
+        target_batch_stats={},
+        opt_state=tx.init(opt_params),
+        method_state={},
+        rng=rng,
+    )
     return jax.device_put(state, sharding.replicated(mesh))
 
 
@@ -78,9 +91,14 @@ def cross_entropy(logits: jax.Array, labels: jax.Array) -> tuple[jax.Array, jax.
     return loss.mean(), accuracy
 
 
-def make_finetune_step(model: nn.Module, num_classes: int, tx: optax.GradientTransformation,
-                       lr_schedule: optax.Schedule, data_cfg: ml_collections.ConfigDict,
-                       dropout_rate: float) -> StepFn:
+def make_finetune_step(
+    model: nn.Module,
+    num_classes: int,
+    tx: optax.GradientTransformation,
+    lr_schedule: optax.Schedule,
+    data_cfg: ml_collections.ConfigDict,
+    dropout_rate: float,
+) -> StepFn:
     """A train step updating backbone and head: BN in training mode, dropout before the head."""
     head, dropout = make_head(num_classes), nn.Dropout(dropout_rate)
 
@@ -90,8 +108,8 @@ def make_finetune_step(model: nn.Module, num_classes: int, tx: optax.GradientTra
 
         def loss_fn(params):
             feats, updates = model.apply(
-                {"params": params["backbone"], "batch_stats": state.batch_stats}, x, train=True,
-                mutable=["batch_stats"])  # [B, D]
+                {"params": params["backbone"], "batch_stats": state.batch_stats}, x, train=True, mutable=["batch_stats"]
+            )  # [B, D]
             feats = dropout.apply({}, feats, deterministic=False, rngs={"dropout": dropout_rng})
             logits = head.apply({"params": params["head"]}, feats)  # [B, C]
             loss, acc = cross_entropy(logits, batch["label"])
@@ -99,11 +117,20 @@ def make_finetune_step(model: nn.Module, num_classes: int, tx: optax.GradientTra
 
         (loss, (stats, acc)), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params)
         updates, opt_state = tx.update(grads, state.opt_state, state.params)
-        state = dataclasses.replace(state, step=state.step + 1, rng=rng, batch_stats=stats,
-                                    params=optax.apply_updates(state.params, updates),
-                                    opt_state=opt_state)
-        return state, {"loss": loss, "train_top1": acc, "lr": lr_schedule(state.step - 1),
-                       "grad_norm": optax.tree_utils.tree_norm(grads)}
+        state = dataclasses.replace(
+            state,
+            step=state.step + 1,
+            rng=rng,
+            batch_stats=stats,
+            params=optax.apply_updates(state.params, updates),
+            opt_state=opt_state,
+        )
+        return state, {
+            "loss": loss,
+            "train_top1": acc,
+            "lr": lr_schedule(state.step - 1),
+            "grad_norm": optax.tree_utils.tree_norm(grads),
+        }
 
     return train_step
 
@@ -115,8 +142,9 @@ def make_predict_fn(model: nn.Module, num_classes: int, data_cfg: ml_collections
     @jax.jit
     def predict(state: TrainState, clips: jax.Array) -> dict[str, jax.Array]:
         x = device_augment.normalize(clips, data_cfg)
-        feats = model.apply({"params": state.params["backbone"], "batch_stats": state.batch_stats},
-                            x, train=False)  # [N, D]
+        feats = model.apply(
+            {"params": state.params["backbone"], "batch_stats": state.batch_stats}, x, train=False
+        )  # [N, D]
         return {"logits": head.apply({"params": state.params["head"]}, feats), "features": feats}
 
     return predict
@@ -129,8 +157,7 @@ def num_train_steps(config: ml_collections.ConfigDict, num_train: int) -> tuple[
     return total, per_epoch
 
 
-def make_schedule(config: ml_collections.ConfigDict, total_steps: int,
-                  steps_per_epoch: int) -> optax.Schedule:
+def make_schedule(config: ml_collections.ConfigDict, total_steps: int, steps_per_epoch: int) -> optax.Schedule:
     """`eval.lr_schedule`: 'cosine' (warmup + half cosine) or 'steps' (÷10 at `eval.lr_decay_at`)."""
     peak = optim.peak_learning_rate(config.optim, config.batch_size)
     warmup = int(round(config.optim.warmup_epochs * steps_per_epoch))
@@ -149,15 +176,24 @@ def make_schedule(config: ml_collections.ConfigDict, total_steps: int,
     raise UserError(f"eval.lr_schedule={config.eval.lr_schedule!r}; use 'cosine' or 'steps'.")
 
 
-def train(state: TrainState, step_fn: StepFn, config: ml_collections.ConfigDict, workdir: str, *,
-          mesh: jax.sharding.Mesh, total_steps: int, description: str, color: bool = False) -> TrainState:
+def train(
+    state: TrainState,
+    step_fn: StepFn,
+    config: ml_collections.ConfigDict,
+    workdir: str,
+    *,
+    mesh: jax.sharding.Mesh,
+    total_steps: int,
+    description: str,
+    color: bool = False,
+) -> TrainState:
     """Trains a classifier state for `total_steps` with the shared loop (`rhovid.loop`).
 
     Batches come from `make_supervised_source` on `data.train_split`, a deterministic function of
     (seed, step), so a resumed run continues with the next batch; the loop checkpoints in
     `workdir`, resumes from it, stops on SIGTERM or a non-finite loss, and logs.
     """
-    from rhovid.data.reading import streams  # noqa: PLC0415 (imports TensorFlow)
+    from rhovid.data.reading import streams  # imports TensorFlow
 
     sharding.check_divisible(config.batch_size, mesh)
     rep = sharding.replicated(mesh)
@@ -165,35 +201,59 @@ def train(state: TrainState, step_fn: StepFn, config: ml_collections.ConfigDict,
 
     def batches(start_step: int):
         return streams.make_supervised_source(
-            config.data, config.data.train_split, global_batch_size=config.batch_size, seed=config.seed,
-            start_step=start_step, process_index=jax.process_index(), process_count=jax.process_count(),
-            color=color)
+            config.data,
+            config.data.train_split,
+            global_batch_size=config.batch_size,
+            seed=config.seed,
+            start_step=start_step,
+            process_index=jax.process_index(),
+            process_count=jax.process_count(),
+            color=color,
+        )
 
     def to_device(batch: dict) -> dict:
         clips = np.asarray(batch["clips"])  # [B, 1, T, H, W, 3]
         return sharding.to_global({"clips": clips[:, 0], "label": np.asarray(batch["label"])}, mesh)
 
-    program = loop.Program(state=state, step_fn=jit_step, batches=batches, to_device=to_device,
-                           total_steps=total_steps, examples_per_step=config.batch_size,
-                           description=description)
+    program = loop.Program(
+        state=state,
+        step_fn=jit_step,
+        batches=batches,
+        to_device=to_device,
+        total_steps=total_steps,
+        examples_per_step=config.batch_size,
+        description=description,
+    )
     return loop.run(config, workdir, program).state
 
 
-def evaluate(state: TrainState, predict_fn, config: ml_collections.ConfigDict, *,
-             mesh: jax.sharding.Mesh) -> dict[str, np.ndarray]:
+def evaluate(
+    state: TrainState, predict_fn, config: ml_collections.ConfigDict, *, mesh: jax.sharding.Mesh
+) -> dict[str, np.ndarray]:
     """Multi-view test on `data.eval_split`: {'scores' [N, C], 'features' [N, D], 'label' [N]}."""
     batches = features_lib.eval_batches(
-        config.data, config.data.eval_split, batch_size=config.eval.batch_size,
-        num_clips=config.data.num_test_clips, num_crops=config.data.num_test_crops)
-    out = multiview.run_views(lambda clips: predict_fn(state, clips), batches,
-                              functools.partial(sharding.to_global, mesh=mesh),
-                              max_examples=config.eval.max_eval_videos)
-    return {"scores": multiview.average_view_probabilities(out["logits"]),
-            "features": multiview.average_view_features(out["features"]), "label": out["label"]}
+        config.data,
+        config.data.eval_split,
+        batch_size=config.eval.batch_size,
+        num_clips=config.data.num_test_clips,
+        num_crops=config.data.num_test_crops,
+    )
+    out = multiview.run_views(
+        lambda clips: predict_fn(state, clips),
+        batches,
+        functools.partial(sharding.to_global, mesh=mesh),
+        max_examples=config.eval.max_eval_videos,
+    )
+    return {
+        "scores": multiview.average_view_probabilities(out["logits"]),
+        "features": multiview.average_view_features(out["features"]),
+        "label": out["label"],
+    }
 
 
-def split_data_config(data_cfg: ml_collections.ConfigDict, split: int | None,
-                      pattern: str) -> ml_collections.ConfigDict:
+def split_data_config(
+    data_cfg: ml_collections.ConfigDict, split: int | None, pattern: str
+) -> ml_collections.ConfigDict:
     """The data config of official split `split`: `name` formatted with `pattern` (e.g. '{name}/{split}')."""
     d = ml_collections.ConfigDict(data_cfg.to_dict())
     if split is not None:
@@ -201,9 +261,15 @@ def split_data_config(data_cfg: ml_collections.ConfigDict, split: int | None,
     return d
 
 
-def run_split(config: ml_collections.ConfigDict, workdir: str, split: int | None, *,
-              mesh: jax.sharding.Mesh, backbone: features_lib.Backbone,
-              programs: dict | None = None) -> dict:
+def run_split(
+    config: ml_collections.ConfigDict,
+    workdir: str,
+    split: int | None,
+    *,
+    mesh: jax.sharding.Mesh,
+    backbone: features_lib.Backbone,
+    programs: dict | None = None,
+) -> dict:
     """Fine-tunes and tests on one split; writes results into `workdir`.
 
     `programs` caches (optimiser, step, predict) functions between splits of one run, so that
@@ -219,22 +285,40 @@ def run_split(config: ml_collections.ConfigDict, workdir: str, split: int | None
     if key not in programs:
         schedule = make_schedule(config, total, per_epoch)
         tx = optim.make_optimizer(config.optim, schedule)
-        programs[key] = (tx, make_finetune_step(backbone.model, num_classes, tx, schedule,
-                                                config.data, config.eval.dropout_rate),
-                         make_predict_fn(backbone.model, num_classes, config.data))
+        programs[key] = (
+            tx,
+            make_finetune_step(backbone.model, num_classes, tx, schedule, config.data, config.eval.dropout_rate),
+            make_predict_fn(backbone.model, num_classes, config.data),
+        )
     tx, step_fn, predict_fn = programs[key]
-    state = create_state(backbone, backbone.model.num_features, num_classes, tx, trainable="all",
-                         seed=config.seed, mesh=mesh)
-    logging.info("Fine-tuning on %s: %d videos, %d classes, %d steps.", config.data.name, num_train,
-                 num_classes, total)
-    state = train(state, step_fn, config, workdir, mesh=mesh, total_steps=total,
-                  description=f"Fine-tuning on {config.data.name}, {total} steps", color=config.eval.color_augment)
+    state = create_state(
+        backbone, backbone.model.num_features, num_classes, tx, trainable="all", seed=config.seed, mesh=mesh
+    )
+    logging.info("Fine-tuning on %s: %d videos, %d classes, %d steps.", config.data.name, num_train, num_classes, total)
+    state = train(
+        state,
+        step_fn,
+        config,
+        workdir,
+        mesh=mesh,
+        total_steps=total,
+        description=f"Fine-tuning on {config.data.name}, {total} steps",
+        color=config.eval.color_augment,
+    )
     out = evaluate(state, predict_fn, config, mesh=mesh)
     return results_lib.finish_evaluation(
-        workdir, config, backbone.pretrained, protocol="finetune", scores=out["scores"],
-        labels=out["label"], test_features=out["features"], num_classes=num_classes,
-        class_names=registry.class_names(config.data), split=split,
-        extra={"steps": total, "epochs": total / per_epoch, "num_train": num_train})
+        workdir,
+        config,
+        backbone.pretrained,
+        protocol="finetune",
+        scores=out["scores"],
+        labels=out["label"],
+        test_features=out["features"],
+        num_classes=num_classes,
+        class_names=registry.class_names(config.data),
+        split=split,
+        extra={"steps": total, "epochs": total / per_epoch, "num_train": num_train},
+    )
 
 
 def run(config: ml_collections.ConfigDict, workdir: str) -> dict:
@@ -247,7 +331,8 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> dict:
     if len(splits) == 1:
         return run_split(config, workdir, splits[0], mesh=mesh, backbone=backbone)
     programs: dict = {}
-    records = {s: run_split(config, os.path.join(workdir, f"split_{s}"), s, mesh=mesh,
-                            backbone=backbone, programs=programs) for s in splits}
-    return results_lib.combine_splits(workdir, config, backbone.pretrained, records,
-                                      protocol="finetune")
+    records = {
+        s: run_split(config, os.path.join(workdir, f"split_{s}"), s, mesh=mesh, backbone=backbone, programs=programs)
+        for s in splits
+    }
+    return results_lib.combine_splits(workdir, config, backbone.pretrained, records, protocol="finetune")

@@ -41,7 +41,11 @@ def l2_normalize(x: jax.Array, eps: float = 1e-12) -> jax.Array:
 
 @functools.partial(jax.jit, static_argnames=("k", "num_classes"))
 def _knn_chunk(
-    bank: jax.Array, bank_labels: jax.Array, queries: jax.Array, k: int, temperature: float,
+    bank: jax.Array,
+    bank_labels: jax.Array,
+    queries: jax.Array,
+    k: int,
+    temperature: float,
     num_classes: int,
 ) -> jax.Array:
     """Votes of one chunk of queries. bank [N, D] and queries [Q, D] are L2-normalised."""
@@ -94,8 +98,9 @@ def knn_predict(
         chunk = test[start : start + chunk_size]  # [q, D]
         padded = np.zeros((chunk_size, test.shape[1]), np.float32)
         padded[: len(chunk)] = chunk
-        out = _knn_chunk(bank, train_labels, l2_normalize(jnp.asarray(padded)), k,
-                         float(temperature), num_classes)  # [chunk_size, C]
+        out = _knn_chunk(
+            bank, train_labels, l2_normalize(jnp.asarray(padded)), k, float(temperature), num_classes
+        )  # [chunk_size, C]
         votes.append(np.asarray(out)[: len(chunk)])
     if not votes:
         return np.zeros((0, num_classes), np.float32)
@@ -137,8 +142,15 @@ def knn_monitor(
     """
     feature_fn = features_lib.make_feature_fn(apply_fn, data_cfg)
     extract = functools.partial(
-        features_lib.extract_split_features, feature_fn, variables, data_cfg, mesh=mesh,
-        batch_size=batch_size, num_clips=1, num_crops=1)
+        features_lib.extract_split_features,
+        feature_fn,
+        variables,
+        data_cfg,
+        mesh=mesh,
+        batch_size=batch_size,
+        num_clips=1,
+        num_crops=1,
+    )
     bank = extract(data_cfg.train_split, max_examples=max_train_videos)
     test = extract(data_cfg.eval_split, max_examples=max_eval_videos)
     c = num_classes or int(max(bank.labels.max(), test.labels.max())) + 1
@@ -167,22 +179,40 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> dict:
     backbone = features_lib.load_backbone(config, mesh)
     feature_fn = features_lib.make_feature_fn(backbone.apply_fn, config.data)
     extract = functools.partial(
-        features_lib.extract_split_features, feature_fn, backbone.variables, config.data,
-        mesh=mesh, batch_size=config.eval.batch_size)
-    bank = extract(config.data.train_split, num_clips=config.eval.train_clips,
-                   num_crops=config.eval.train_crops, max_examples=config.eval.max_train_videos)
-    test = extract(config.data.eval_split, num_clips=config.data.num_test_clips,
-                   num_crops=config.data.num_test_crops, max_examples=config.eval.max_eval_videos)
+        features_lib.extract_split_features,
+        feature_fn,
+        backbone.variables,
+        config.data,
+        mesh=mesh,
+        batch_size=config.eval.batch_size,
+    )
+    bank = extract(
+        config.data.train_split,
+        num_clips=config.eval.train_clips,
+        num_crops=config.eval.train_crops,
+        max_examples=config.eval.max_train_videos,
+    )
+    test = extract(
+        config.data.eval_split,
+        num_clips=config.data.num_test_clips,
+        num_crops=config.data.num_test_crops,
+        max_examples=config.eval.max_eval_videos,
+    )
     num_classes = registry.num_classes(config.data)
-    logging.info("kNN: bank %s, queries %s, %d classes.", bank.features.shape, test.features.shape,
-                 num_classes)
-    votes = knn_predict(bank.features.mean(1), bank.labels, test.features.mean(1), config.eval.k,
-                        config.eval.temperature, num_classes)
+    logging.info("kNN: bank %s, queries %s, %d classes.", bank.features.shape, test.features.shape, num_classes)
+    votes = knn_predict(
+        bank.features.mean(1), bank.labels, test.features.mean(1), config.eval.k, config.eval.temperature, num_classes
+    )
     scores = votes / np.maximum(votes.sum(1, keepdims=True), 1e-12)  # [M, C] vote shares
     return results_lib.finish_evaluation(
-        workdir, config, backbone.pretrained, protocol="knn", scores=scores, labels=test.labels,
-        test_features=test.features.mean(1), num_classes=num_classes,
+        workdir,
+        config,
+        backbone.pretrained,
+        protocol="knn",
+        scores=scores,
+        labels=test.labels,
+        test_features=test.features.mean(1),
+        num_classes=num_classes,
         class_names=registry.class_names(config.data),
-        extra={"k": config.eval.k, "temperature": config.eval.temperature,
-               "bank_size": int(len(bank.labels))},
+        extra={"k": config.eval.k, "temperature": config.eval.temperature, "bank_size": int(len(bank.labels))},
     )

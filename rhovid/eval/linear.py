@@ -35,9 +35,14 @@ from rhovid.eval import results as results_lib
 from rhovid.state import TrainState
 
 
-def make_linear_step(model: nn.Module, num_classes: int, tx: optax.GradientTransformation,
-                     lr_schedule: optax.Schedule, data_cfg: ml_collections.ConfigDict,
-                     bn_stats_drift: bool = False) -> finetune.StepFn:
+def make_linear_step(
+    model: nn.Module,
+    num_classes: int,
+    tx: optax.GradientTransformation,
+    lr_schedule: optax.Schedule,
+    data_cfg: ml_collections.ConfigDict,
+    bn_stats_drift: bool = False,
+) -> finetune.StepFn:
     """A train step for the head alone on frozen backbone features.
 
     Args:
@@ -70,12 +75,16 @@ def make_linear_step(model: nn.Module, num_classes: int, tx: optax.GradientTrans
 
         (loss, acc), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params["head"])
         updates, opt_state = tx.update(grads, state.opt_state, state.params["head"])
-        params = {"backbone": state.params["backbone"],
-                  "head": optax.apply_updates(state.params["head"], updates)}
-        state = dataclasses.replace(state, step=state.step + 1, params=params,
-                                    batch_stats=batch_stats, opt_state=opt_state)
-        return state, {"loss": loss, "train_top1": acc, "lr": lr_schedule(state.step - 1),
-                       "grad_norm": optax.tree_utils.tree_norm(grads)}
+        params = {"backbone": state.params["backbone"], "head": optax.apply_updates(state.params["head"], updates)}
+        state = dataclasses.replace(
+            state, step=state.step + 1, params=params, batch_stats=batch_stats, opt_state=opt_state
+        )
+        return state, {
+            "loss": loss,
+            "train_top1": acc,
+            "lr": lr_schedule(state.step - 1),
+            "grad_norm": optax.tree_utils.tree_norm(grads),
+        }
 
     return train_step
 
@@ -91,23 +100,47 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> dict:
     total, per_epoch = finetune.num_train_steps(config, num_train)
     schedule = finetune.make_schedule(config, total, per_epoch)
     tx = optim.make_optimizer(config.optim, schedule)
-    state = finetune.create_state(backbone, backbone.model.num_features, num_classes, tx,
-                                  trainable="head", seed=config.seed, mesh=mesh)
-    step_fn = make_linear_step(backbone.model, num_classes, tx, schedule, config.data,
-                               config.eval.bn_stats_drift)
-    logging.info("Linear probe on %s: %d videos, %d classes, %d steps (peak lr %.3g).",
-                 config.data.name, num_train, num_classes, total,
-                 optim.peak_learning_rate(config.optim, config.batch_size))
-    state = finetune.train(state, step_fn, config, workdir, mesh=mesh, total_steps=total,
-                           description=f"Linear probe on {config.data.name}, {total} steps")
-    out = finetune.evaluate(state, finetune.make_predict_fn(backbone.model, num_classes, config.data),
-                            config, mesh=mesh)
+    state = finetune.create_state(
+        backbone, backbone.model.num_features, num_classes, tx, trainable="head", seed=config.seed, mesh=mesh
+    )
+    step_fn = make_linear_step(backbone.model, num_classes, tx, schedule, config.data, config.eval.bn_stats_drift)
+    logging.info(
+        "Linear probe on %s: %d videos, %d classes, %d steps (peak lr %.3g).",
+        config.data.name,
+        num_train,
+        num_classes,
+        total,
+        optim.peak_learning_rate(config.optim, config.batch_size),
+    )
+    state = finetune.train(
+        state,
+        step_fn,
+        config,
+        workdir,
+        mesh=mesh,
+        total_steps=total,
+        description=f"Linear probe on {config.data.name}, {total} steps",
+    )
+    out = finetune.evaluate(
+        state, finetune.make_predict_fn(backbone.model, num_classes, config.data), config, mesh=mesh
+    )
     return results_lib.finish_evaluation(
-        workdir, config, backbone.pretrained, protocol="linear", scores=out["scores"],
-        labels=out["label"], test_features=out["features"], num_classes=num_classes,
+        workdir,
+        config,
+        backbone.pretrained,
+        protocol="linear",
+        scores=out["scores"],
+        labels=out["label"],
+        test_features=out["features"],
+        num_classes=num_classes,
         class_names=registry.class_names(config.data),
-        extra={"steps": total, "epochs": total / per_epoch, "num_train": num_train,
-               "bn_stats_drift": config.eval.bn_stats_drift})
+        extra={
+            "steps": total,
+            "epochs": total / per_epoch,
+            "num_train": num_train,
+            "bn_stats_drift": config.eval.bn_stats_drift,
+        },
+    )
 
 
 def run_fast(config: ml_collections.ConfigDict, workdir: str) -> dict:
@@ -116,22 +149,52 @@ def run_fast(config: ml_collections.ConfigDict, workdir: str) -> dict:
     backbone = features_lib.load_backbone(config, mesh)
     feature_fn = features_lib.make_feature_fn(backbone.apply_fn, config.data)
     extract = functools.partial(
-        features_lib.extract_split_features, feature_fn, backbone.variables, config.data,
-        mesh=mesh, batch_size=config.eval.batch_size)
-    train = extract(config.data.train_split, num_clips=config.eval.train_clips,
-                    num_crops=config.eval.train_crops, max_examples=config.eval.max_train_videos)
-    test = extract(config.data.eval_split, num_clips=config.data.num_test_clips,
-                   num_crops=config.data.num_test_crops, max_examples=config.eval.max_eval_videos)
+        features_lib.extract_split_features,
+        feature_fn,
+        backbone.variables,
+        config.data,
+        mesh=mesh,
+        batch_size=config.eval.batch_size,
+    )
+    train = extract(
+        config.data.train_split,
+        num_clips=config.eval.train_clips,
+        num_crops=config.eval.train_crops,
+        max_examples=config.eval.max_train_videos,
+    )
+    test = extract(
+        config.data.eval_split,
+        num_clips=config.data.num_test_clips,
+        num_crops=config.data.num_test_crops,
+        max_examples=config.eval.max_eval_videos,
+    )
     num_classes = registry.num_classes(config.data)
     fitted = probe.fit_logistic_probe(
-        train.features.mean(1), train.labels, num_classes=num_classes,
-        l2_grid=tuple(config.eval.l2_grid), held_out_fraction=config.eval.held_out_fraction,
-        solver=config.eval.solver, seed=config.seed, name=f"{config.data.label_key}, {config.pretrained}")
+        train.features.mean(1),
+        train.labels,
+        num_classes=num_classes,
+        l2_grid=tuple(config.eval.l2_grid),
+        held_out_fraction=config.eval.held_out_fraction,
+        solver=config.eval.solver,
+        seed=config.seed,
+        name=f"{config.data.label_key}, {config.pretrained}",
+    )
     test_feats = test.features.mean(1)  # [N, D]
     return results_lib.finish_evaluation(
-        workdir, config, backbone.pretrained, protocol="linear_fast",
-        scores=fitted.predict_proba(test_feats), labels=test.labels, test_features=test_feats,
-        num_classes=num_classes, class_names=registry.class_names(config.data),
-        extra={"l2": fitted.l2, "held_out_top1": {str(k): v for k, v in fitted.val_accuracy.items()},
-               "solver": config.eval.solver, "num_train": int(len(train.labels)),
-               "train_views": config.eval.train_clips * config.eval.train_crops})
+        workdir,
+        config,
+        backbone.pretrained,
+        protocol="linear_fast",
+        scores=fitted.predict_proba(test_feats),
+        labels=test.labels,
+        test_features=test_feats,
+        num_classes=num_classes,
+        class_names=registry.class_names(config.data),
+        extra={
+            "l2": fitted.l2,
+            "held_out_top1": {str(k): v for k, v in fitted.val_accuracy.items()},
+            "solver": config.eval.solver,
+            "num_train": int(len(train.labels)),
+            "train_views": config.eval.train_clips * config.eval.train_crops,
+        },
+    )

@@ -59,9 +59,7 @@ def per_class_accuracy(predictions: np.ndarray, labels: np.ndarray, num_classes:
         return np.where(support > 0, np.diag(cm) / np.maximum(support, 1), np.nan)
 
 
-def classification_metrics(
-    scores: np.ndarray, labels: np.ndarray, num_classes: int | None = None
-) -> dict:
+def classification_metrics(scores: np.ndarray, labels: np.ndarray, num_classes: int | None = None) -> dict:
     """The metrics every protocol reports.
 
     Args:

@@ -118,8 +118,12 @@ def run_views(
     else:
         result["label"] = np.concatenate(labels)
     if max_examples:
-        result = {key: (value[:max_examples] if key != "label" or not isinstance(value, dict)
-                        else {k: x[:max_examples] for k, x in value.items()})
-                  for key, value in result.items()}
+        result = {
+            key: (
+                value[:max_examples]
+                if key != "label" or not isinstance(value, dict)
+                else {k: x[:max_examples] for k, x in value.items()}
+            )
+            for key, value in result.items()
+        }
     return result
-

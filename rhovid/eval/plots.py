@@ -24,9 +24,7 @@ def _png(fig: Figure) -> bytes:
     return buf.getvalue()
 
 
-def confusion_png(
-    confusion: np.ndarray, class_names: Sequence[str] | None = None, title: str = ""
-) -> bytes:
+def confusion_png(confusion: np.ndarray, class_names: Sequence[str] | None = None, title: str = "") -> bytes:
     """Row-normalised confusion matrix (row = true class) as a PNG.
 
     Args:
@@ -54,9 +52,7 @@ def confusion_png(
     return _png(fig)
 
 
-def tsne_embedding(
-    features: np.ndarray, *, max_points: int = 2000, seed: int = 0
-) -> tuple[np.ndarray, np.ndarray]:
+def tsne_embedding(features: np.ndarray, *, max_points: int = 2000, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """A 2-D t-SNE embedding of (a random subsample of) the features.
 
     Args:
@@ -67,7 +63,7 @@ def tsne_embedding(
     Returns:
       (embedding [n, 2], indices [n] of the rows used).
     """
-    from sklearn.manifold import TSNE  # pylint: disable=g-import-not-at-top
+    from sklearn.manifold import TSNE
 
     features = np.asarray(features, np.float32)
     n = features.shape[0]
@@ -114,8 +110,9 @@ def tsne_png(
     sc = ax.scatter(emb[:, 0], emb[:, 1], c=lab, cmap=cmap, s=6, alpha=0.8, linewidths=0)
     if len(classes) <= 20:
         handles = [
-            ax.scatter([], [], color=sc.cmap(sc.norm(c)), s=12,
-                       label=class_names[c] if class_names is not None else str(c))
+            ax.scatter(
+                [], [], color=sc.cmap(sc.norm(c)), s=12, label=class_names[c] if class_names is not None else str(c)
+            )
             for c in classes
         ]
         ax.legend(handles=handles, fontsize=7, markerscale=1.5, loc="best", frameon=False)

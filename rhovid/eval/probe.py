@@ -59,15 +59,15 @@ class LogisticProbe:
 
 
 @functools.partial(jax.jit, static_argnames=("num_classes", "max_iter"))
-def _fit_lbfgs(x: jax.Array, y: jax.Array, weights: jax.Array, l2: float, num_classes: int,
-               max_iter: int, tol: float) -> tuple[jax.Array, jax.Array]:
+def _fit_lbfgs(
+    x: jax.Array, y: jax.Array, weights: jax.Array, l2: float, num_classes: int, max_iter: int, tol: float
+) -> tuple[jax.Array, jax.Array]:
     """Full-batch L-BFGS on weighted-mean CE + l2/2 ||W||².
 
     x [N, D] standardised, y [N] int, weights [N] in {0, 1}: rows with weight 0 are left out, so
     the held-out fits and the final fit share one shape and compile once.
     """
-    params = {"w": jnp.zeros((x.shape[1], num_classes), jnp.float32),
-              "b": jnp.zeros((num_classes,), jnp.float32)}
+    params = {"w": jnp.zeros((x.shape[1], num_classes), jnp.float32), "b": jnp.zeros((num_classes,), jnp.float32)}
 
     def loss_fn(p):
         logits = jnp.matmul(x, p["w"], precision=jax.lax.Precision.HIGHEST) + p["b"]  # [N, C]
@@ -94,10 +94,11 @@ def _fit_lbfgs(x: jax.Array, y: jax.Array, weights: jax.Array, l2: float, num_cl
     return params["w"], params["b"]
 
 
-def _fit_sklearn(x: np.ndarray, y: np.ndarray, l2: float, num_classes: int, max_iter: int,
-                 tol: float) -> tuple[np.ndarray, np.ndarray]:
+def _fit_sklearn(
+    x: np.ndarray, y: np.ndarray, l2: float, num_classes: int, max_iter: int, tol: float
+) -> tuple[np.ndarray, np.ndarray]:
     """scikit-learn's multinomial LogisticRegression with C = 1 / (l2 · N)."""
-    from sklearn.linear_model import LogisticRegression  # pylint: disable=g-import-not-at-top
+    from sklearn.linear_model import LogisticRegression
 
     clf = LogisticRegression(C=1.0 / (l2 * len(y)), max_iter=max_iter, tol=tol)
     clf.fit(x, y)
@@ -119,8 +120,15 @@ def _fit(x, y, l2, num_classes, solver, max_iter, tol, rows=None):
         if rows is not None:
             weights = np.zeros(len(y), np.float32)
             weights[rows] = 1.0
-        w, b = _fit_lbfgs(jnp.asarray(x), jnp.asarray(y, jnp.int32), jnp.asarray(weights),
-                          float(l2), num_classes, max_iter, float(tol))
+        w, b = _fit_lbfgs(
+            jnp.asarray(x),
+            jnp.asarray(y, jnp.int32),
+            jnp.asarray(weights),
+            float(l2),
+            num_classes,
+            max_iter,
+            float(tol),
+        )
         return np.asarray(w), np.asarray(b)
     if solver == "sklearn":
         if rows is not None:
@@ -135,8 +143,10 @@ def held_out_split(labels: np.ndarray, fraction: float, seed: int) -> tuple[np.n
     perm = np.random.default_rng(seed).permutation(n)
     n_val = max(1, int(round(fraction * n)))
     if n_val >= n:
-        raise UserError(f"Cannot hold out {fraction:.0%} of only {n} training examples; use more training "
-                        "videos or change --config.eval.held_out_fraction.")
+        raise UserError(
+            f"Cannot hold out {fraction:.0%} of only {n} training examples; use more training "
+            "videos or change --config.eval.held_out_fraction."
+        )
     return np.sort(perm[n_val:]), np.sort(perm[:n_val])
 
 
@@ -183,8 +193,11 @@ def fit_logistic_probe(
         w, b = _fit(z, y, l2, num_classes, solver, max_iter, tol, rows=tr)
         val_accuracy[float(l2)] = float(np.mean(np.argmax(z[va] @ w + b, axis=1) == y[va]))
     best = max(sorted(val_accuracy, reverse=True), key=lambda l: val_accuracy[l])  # ties: larger l2
-    logging.info("Fast probe%s: held-out top-1 %s; l2=%g chosen.", f" ({name})" if name else "",
-                 ", ".join(f"{a:.3f} at l2={l2:g}" for l2, a in val_accuracy.items()), best)
+    logging.info(
+        "Fast probe%s: held-out top-1 %s; l2=%g chosen.",
+        f" ({name})" if name else "",
+        ", ".join(f"{a:.3f} at l2={l2:g}" for l2, a in val_accuracy.items()),
+        best,
+    )
     w, b = _fit(z, y, best, num_classes, solver, max_iter, tol)
-    return LogisticProbe(weights=w, bias=b, mean=mean, scale=scale, l2=best,
-                         val_accuracy=val_accuracy)
+    return LogisticProbe(weights=w, bias=b, mean=mean, scale=scale, l2=best, val_accuracy=val_accuracy)

@@ -52,8 +52,10 @@ def find_results(dirs: Sequence[str]) -> list[tuple[str, dict]]:
         paths = [p for p in paths if tf.io.gfile.exists(p)]
         paths += sorted(tf.io.gfile.glob(os.path.join(d, "*", results_lib.RESULTS_JSON)))
         if not paths:
-            raise UserError(f"No results.json in {d} or its sub-directories; pass evaluation or demo "
-                            "workdirs (the --workdir of linear / finetune / knn / demo runs).")
+            raise UserError(
+                f"No results.json in {d} or its sub-directories; pass evaluation or demo "
+                "workdirs (the --workdir of linear / finetune / knn / demo runs)."
+            )
         for p in paths:
             found.append((os.path.dirname(p), results_lib.read_record(os.path.dirname(p))))
     return found
@@ -75,8 +77,9 @@ def _demo_cells(record: dict) -> dict[str, str]:
 
 
 def _same_path(a: str | None, b: str | None) -> bool:
-    return a is not None and b is not None and os.path.normpath(os.path.abspath(a)) == os.path.normpath(
-        os.path.abspath(b))
+    return (
+        a is not None and b is not None and os.path.normpath(os.path.abspath(a)) == os.path.normpath(os.path.abspath(b))
+    )
 
 
 def dataset_key(name: str) -> str:
@@ -121,8 +124,13 @@ def build_rows(found: Sequence[tuple[str, dict]]) -> list[dict]:
     rows: dict[tuple, dict] = {}
     for workdir, record in found:
         if is_demo_record(record):  # the demo's own table: its workdir is the pretrained run
-            p = {"path": workdir, "step": record.get("steps"), "method": record.get("method"),
-                 "rho": record.get("rho"), "num_steps": record.get("steps")}
+            p = {
+                "path": workdir,
+                "step": record.get("steps"),
+                "method": record.get("method"),
+                "rho": record.get("rho"),
+                "num_steps": record.get("steps"),
+            }
         else:
             p = record["pretrained"]
         path = next((k[0] for k in rows if _same_path(k[0], p.get("path"))), p.get("path"))
@@ -143,12 +151,24 @@ def build_rows(found: Sequence[tuple[str, dict]]) -> list[dict]:
             }
         row = rows[key]
         if is_demo_record(record):
-            row["sources"].append({"workdir": workdir, "protocol": "demo", "dataset": None,
-                                   "metrics": {"ssl": record["ssl"], "random": record.get("random")}})
+            row["sources"].append(
+                {
+                    "workdir": workdir,
+                    "protocol": "demo",
+                    "dataset": None,
+                    "metrics": {"ssl": record["ssl"], "random": record.get("random")},
+                }
+            )
             row["other"].update(_demo_cells(record))
             continue
-        row["sources"].append({"workdir": workdir, "protocol": record["protocol"],
-                               "dataset": record["dataset"], "metrics": record["metrics"]})
+        row["sources"].append(
+            {
+                "workdir": workdir,
+                "protocol": record["protocol"],
+                "dataset": record["dataset"],
+                "metrics": record["metrics"],
+            }
+        )
         column, priority = _cell_kind(record)
         if column is None:
             row["other"][_other_label(record)] = format_cell(record)
@@ -180,8 +200,10 @@ def render_markdown(rows: Sequence[dict]) -> str:
     for r in rows:
         lines.append("| " + " | ".join(_fmt(r[c]) for c in COLUMNS) + " |")
     lines.append("")
-    lines.append("Top-1 accuracy (%): K400 linear probe with 10×3 views; UCF101 / HMDB51 "
-                 "fine-tuned, 3-split mean ± std where all splits ran.")
+    lines.append(
+        "Top-1 accuracy (%): K400 linear probe with 10×3 views; UCF101 / HMDB51 "
+        "fine-tuned, 3-split mean ± std where all splits ran."
+    )
     for r in rows:
         lines.append(f"- {r['method']} ρ={_fmt(r['ρ'])}: `{r['pretrained']}` step {r['step']}")
     return "\n".join(lines) + "\n"

@@ -63,8 +63,7 @@ def provenance(pretrained: Any | None, path: str) -> dict:
       a JSON-serialisable dict.
     """
     if pretrained is None:
-        return {"path": path, "step": 0, "method": "random init", "rho": None, "num_epochs": 0,
-                "config": None}
+        return {"path": path, "step": 0, "method": "random init", "rho": None, "num_epochs": 0, "config": None}
     cfg = _config_dict(pretrained.config) or {}
     data, model = cfg.get("data", {}), cfg.get("model", {})
     return {
@@ -146,8 +145,11 @@ def render_markdown(record: dict) -> str:
     """A human-readable results.md for one record."""
     p = record["pretrained"]
     m = record["metrics"]
-    split = record["split"] if record.get("split") is not None else (
-        "mean of " + ", ".join(map(str, record["splits"])) if record.get("splits") else "-")
+    split = (
+        record["split"]
+        if record.get("split") is not None
+        else ("mean of " + ", ".join(map(str, record["splits"])) if record.get("splits") else "-")
+    )
     length = f"{p['num_steps']} steps" if p.get("num_steps") else f"{p.get('num_epochs')} epochs"
     averaged = "features averaged" if record["protocol"] in ("knn", "linear_fast") else "softmax averaged"
     lines = [
@@ -190,13 +192,18 @@ def write_record(workdir: str, record: dict) -> None:
     if jax.process_index() != 0:
         return
     tf.io.gfile.makedirs(workdir)
-    _write(os.path.join(workdir, RESULTS_JSON),
-           json.dumps(record, indent=2, default=_json_default) + "\n")
+    _write(os.path.join(workdir, RESULTS_JSON), json.dumps(record, indent=2, default=_json_default) + "\n")
     _write(os.path.join(workdir, RESULTS_MD), render_markdown(record))
     m = record["metrics"]
     top5 = f", top-5 {100 * m['top5']:.2f} %" if "top5" in m else ""
-    logging.info("Wrote %s (%s on %s): top-1 %.2f %%%s.", os.path.join(workdir, RESULTS_JSON),
-                 record["protocol"], record["dataset"], 100 * m["top1"], top5)
+    logging.info(
+        "Wrote %s (%s on %s): top-1 %.2f %%%s.",
+        os.path.join(workdir, RESULTS_JSON),
+        record["protocol"],
+        record["dataset"],
+        100 * m["top1"],
+        top5,
+    )
     write_tensorboard(workdir, record)
 
 
@@ -255,17 +262,30 @@ def finish_evaluation(
     plot_files = {}
     if jax.process_index() == 0 and config.eval.get("plots", True):
         tf.io.gfile.makedirs(workdir)
-        _write(os.path.join(workdir, CONFUSION_PNG),
-               plots.confusion_png(metrics["confusion"], class_names, title))
+        _write(os.path.join(workdir, CONFUSION_PNG), plots.confusion_png(metrics["confusion"], class_names, title))
         plot_files["confusion"] = CONFUSION_PNG
         if test_features is not None:
-            png = plots.tsne_png(test_features, labels, class_names, title=f"t-SNE: {title}",
-                                 max_points=config.eval.get("tsne_points", 2000), seed=config.seed)
+            png = plots.tsne_png(
+                test_features,
+                labels,
+                class_names,
+                title=f"t-SNE: {title}",
+                max_points=config.eval.get("tsne_points", 2000),
+                seed=config.seed,
+            )
             if png is not None:
                 _write(os.path.join(workdir, TSNE_PNG), png)
                 plot_files["tsne"] = TSNE_PNG
-    record = make_record(config, pretrained, protocol=protocol, metrics=metrics,
-                         class_names=class_names, split=split, extra=extra, plot_files=plot_files)
+    record = make_record(
+        config,
+        pretrained,
+        protocol=protocol,
+        metrics=metrics,
+        class_names=class_names,
+        split=split,
+        extra=extra,
+        plot_files=plot_files,
+    )
     write_record(workdir, record)
     return record
 
@@ -300,10 +320,16 @@ def combine_splits(
         metrics[key], metrics[f"{key}_std"] = mean, std
     metrics["num_examples"] = int(sum(split_records[s]["metrics"]["num_examples"] for s in splits))
     per_split = {str(s): summary_metrics(split_records[s]["metrics"]) for s in splits}
-    record = make_record(config, pretrained, protocol=protocol, metrics=metrics,
-                         split=splits[0] if len(splits) == 1 else None, splits=splits,
-                         per_split=per_split, extra=extra,
-                         plot_files={f"confusion split {s}": f"split_{s}/{CONFUSION_PNG}"
-                                     for s in splits})
+    record = make_record(
+        config,
+        pretrained,
+        protocol=protocol,
+        metrics=metrics,
+        split=splits[0] if len(splits) == 1 else None,
+        splits=splits,
+        per_split=per_split,
+        extra=extra,
+        plot_files={f"confusion split {s}": f"split_{s}/{CONFUSION_PNG}" for s in splits},
+    )
     write_record(workdir, record)
     return record

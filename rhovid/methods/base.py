@@ -55,7 +55,7 @@ class Objective(Protocol):
 
 def check_loss_form(loss_form: str) -> None:
     if loss_form not in LOSS_FORMS:
-        from rhovid.errors import UserError  # noqa: PLC0415
+        from rhovid.errors import UserError
 
         raise UserError(f"objective.loss_form={loss_form!r} is not one of {LOSS_FORMS}; the default is 'paper'.")
 

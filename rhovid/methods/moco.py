@@ -65,7 +65,7 @@ def enqueue(queue: jax.Array, ptr: jax.Array, keys: jax.Array) -> tuple[jax.Arra
     size, n = queue.shape[0], keys.shape[0]
     start = ptr
     if n > size:  # only the newest `size` keys survive one step
-        keys, start = keys[n - size:], (ptr + n - size) % size
+        keys, start = keys[n - size :], (ptr + n - size) % size
     slots = (start + jnp.arange(keys.shape[0])) % size  # distinct slots
     return queue.at[slots].set(keys.astype(queue.dtype)), (ptr + n) % size
 
@@ -77,7 +77,7 @@ def init_queue(rng: jax.Array, queue_size: int, embed_dim: int, kind: str) -> ja
     if kind == "uniform":  # torch.rand(K, d) · 2·stdv − stdv with stdv = 1/√(d/3): unit norm on average
         stdv = 1.0 / (embed_dim / 3.0) ** 0.5
         return jax.random.uniform(rng, (queue_size, embed_dim), minval=-stdv, maxval=stdv)
-    from rhovid.errors import UserError  # noqa: PLC0415
+    from rhovid.errors import UserError
 
     raise UserError(f"objective.queue_init={kind!r}; use 'normal' (unit-norm rows) or 'uniform' (PySlowFast).")
 
@@ -95,7 +95,7 @@ class MoCo:
 
     def init_state(self, rng, embed_dim, num_views, batch_size) -> State:
         if self.queue_size < 1:
-            from rhovid.errors import UserError  # noqa: PLC0415
+            from rhovid.errors import UserError
 
             raise UserError(f"objective.queue_size={self.queue_size} must be >= 1 (the paper uses 65536).")
         queue = init_queue(rng, self.queue_size, embed_dim, self.queue_init)

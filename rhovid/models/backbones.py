@@ -21,8 +21,8 @@ ARCHS = ("slow", "r2plus1d", "s3dg")
 
 def build_other(model_cfg: ml_collections.ConfigDict, **overrides) -> nn.Module:
     """The R(2+1)D or S3D-G backbone a config describes; `overrides` as for build_backbone."""
-    from rhovid.models.r2plus1d import R2Plus1D  # noqa: PLC0415
-    from rhovid.models.s3dg import S3DG  # noqa: PLC0415
+    from rhovid.models.r2plus1d import R2Plus1D
+    from rhovid.models.s3dg import S3DG
 
     arch = model_cfg.arch
     kw = dict(

@@ -1,11 +1,11 @@
 """Heads on top of the pooled backbone features.
 
-    MLP          projection (all methods) and BYOL's predictor: Linear -> [BN] -> ReLU, repeated,
-                 then a final Linear (no BN, no ReLU). Linears use PySlowFast's `c2_xavier_fill`
-                 (fvcore: kaiming_uniform with a = 1, i.e. U(±√(3/fan_in)), zero bias); the hidden
-                 linears drop their bias when followed by BN.
-    Prototypes   SwAV's 1000 prototype vectors (a bias-free linear map whose rows are kept
-                 L2-normalised by the train step after every update).
+MLP          projection (all methods) and BYOL's predictor: Linear -> [BN] -> ReLU, repeated,
+             then a final Linear (no BN, no ReLU). Linears use PySlowFast's `c2_xavier_fill`
+             (fvcore: kaiming_uniform with a = 1, i.e. U(±√(3/fan_in)), zero bias); the hidden
+             linears drop their bias when followed by BN.
+Prototypes   SwAV's 1000 prototype vectors (a bias-free linear map whose rows are kept
+             L2-normalised by the train step after every update).
 """
 
 from __future__ import annotations
@@ -42,8 +42,7 @@ class MLP(nn.Module):
         for i, dim in enumerate(self.hidden_dims):
             x = nn.Dense(dim, use_bias=not self.use_bn, kernel_init=c2_xavier_fill, name=f"dense_{i}")(x)
             if self.use_bn:
-                x = BatchNorm(group_size=self.bn_group_size, momentum=self.bn_momentum,
-                              name=f"bn_{i}")(x, train)
+                x = BatchNorm(group_size=self.bn_group_size, momentum=self.bn_momentum, name=f"bn_{i}")(x, train)
             x = nn.relu(x)
         return nn.Dense(self.out_dim, kernel_init=c2_xavier_fill, name=f"dense_{len(self.hidden_dims)}")(x)
 

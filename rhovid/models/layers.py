@@ -59,14 +59,17 @@ def resolve_matmul_forms(spec: str) -> frozenset[str]:
     forms = frozenset(f for f in spec.split(",") if f and f != "none")
     unknown = forms - set(MATMUL_FORMS)
     if unknown:
-        raise ValueError(f"matmul_forms={spec!r} names {sorted(unknown)}; use 'auto', 'none' or a "
-                         f"comma-separated subset of {MATMUL_FORMS}.")
+        raise ValueError(
+            f"matmul_forms={spec!r} names {sorted(unknown)}; use 'auto', 'none' or a "
+            f"comma-separated subset of {MATMUL_FORMS}."
+        )
     return forms
 
 
 def _conv2d(x: jax.Array, w: jax.Array, strides, padding) -> jax.Array:  # NHWC, HWIO
-    return jax.lax.conv_general_dilated(x, w, window_strides=tuple(strides), padding=padding,
-                                        dimension_numbers=("NHWC", "HWIO", "NHWC"))
+    return jax.lax.conv_general_dilated(
+        x, w, window_strides=tuple(strides), padding=padding, dimension_numbers=("NHWC", "HWIO", "NHWC")
+    )
 
 
 @functools.partial(jax.custom_vjp, nondiff_argnums=(2, 3))
@@ -97,7 +100,7 @@ def _patch_grad_bwd(strides, padding, res, dy):  # dy [N, H', W', C_out]
     xp = jnp.pad(x, ((0, 0), tuple(padding[0]), tuple(padding[1]), (0, 0)))
     rows = []
     for i in range(kh):  # row i of the kernel: kw taps side by side on the channel axis
-        taps = [xp[:, i:i + sh * (ho - 1) + 1:sh, j:j + sw * (wo - 1) + 1:sw] for j in range(kw)]
+        taps = [xp[:, i : i + sh * (ho - 1) + 1 : sh, j : j + sw * (wo - 1) + 1 : sw] for j in range(kw)]
         patches = jnp.concatenate(taps, axis=-1)  # [N, H', W', kw·C_in]
         rows.append(jnp.einsum("nhwk,nhwd->kd", patches, dy, preferred_element_type=jnp.float32))
     dw = jnp.stack(rows).reshape(w.shape).astype(w.dtype)  # [kh, kw·C_in, C_out] -> HWIO
@@ -125,7 +128,7 @@ def temporal_matmul(x: jax.Array, w: jax.Array) -> jax.Array:
     w_side = jnp.transpose(w, (1, 0, 2)).reshape(c_in, kt * c_out)  # [C_in, kt·C_out]
     z = jnp.einsum("nthwc,cz->nthwz", x, w_side).reshape(x.shape[:4] + (kt, c_out))
     z = jnp.pad(z, ((0, 0), (p, p), (0, 0), (0, 0), (0, 0), (0, 0)))  # [N, T + 2p, H, W, kt, C_out]
-    return sum(z[:, i:i + t, :, :, i] for i in range(kt))
+    return sum(z[:, i : i + t, :, :, i] for i in range(kt))
 
 
 class Conv3D(nn.Module):
@@ -172,7 +175,10 @@ class Conv3D(nn.Module):
                 y = _conv2d(x2, w[0], (sh, sw), pads[1:])
             return y.reshape((n, t) + y.shape[1:])
         return jax.lax.conv_general_dilated(
-            x, w, window_strides=tuple(self.strides), padding=pads,
+            x,
+            w,
+            window_strides=tuple(self.strides),
+            padding=pads,
             dimension_numbers=("NDHWC", "DHWIO", "NDHWC"),
         )
 
@@ -242,8 +248,10 @@ class BatchNorm(nn.Module):
         b = n // views
         g = clips if 0 < clips < b else b
         if n % views or b % g:
-            raise ValueError(f"BatchNorm groups of {g} clips per view do not divide the {b} videos × {views} "
-                             "views of the batch; choose a batch size that is a multiple of the BN group size.")
+            raise ValueError(
+                f"BatchNorm groups of {g} clips per view do not divide the {b} videos × {views} "
+                "views of the batch; choose a batch size that is a multiple of the BN group size."
+            )
         xg = x.astype(jnp.float32).reshape((b // g, g, views, -1, c))  # [groups, g, V, T·H·W, C]
         mean = xg.mean(axis=(1, 3))  # [groups, V, C]
         var = jnp.maximum(jnp.square(xg).mean(axis=(1, 3)) - jnp.square(mean), 0.0)

@@ -42,10 +42,8 @@ class Bottleneck2Plus1D(nn.Module):
 
     @nn.compact
     def __call__(self, x: jax.Array, train: bool) -> jax.Array:
-        conv = lambda f, k, s, name: Conv3D(  # noqa: E731
-            f, k, s, matmul_forms=self.matmul_forms, dtype=self.dtype, name=name
-        )
-        bn = lambda name: BatchNorm(  # noqa: E731
+        conv = lambda f, k, s, name: Conv3D(f, k, s, matmul_forms=self.matmul_forms, dtype=self.dtype, name=name)
+        bn = lambda name: BatchNorm(
             group_size=self.bn_group_size, momentum=self.bn_momentum, dtype=self.dtype, name=name
         )
         st, ss, _ = self.strides

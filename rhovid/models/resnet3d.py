@@ -54,11 +54,12 @@ class Bottleneck(nn.Module):
 
     @nn.compact
     def __call__(self, x: jax.Array, train: bool) -> jax.Array:
-        conv = lambda f, k, s, name: Conv3D(  # noqa: E731
-            f, k, s, fold_temporal=self.fold_temporal, matmul_forms=self.matmul_forms,
-            dtype=self.dtype, name=name)
-        bn = lambda name: BatchNorm(  # noqa: E731
-            group_size=self.bn_group_size, momentum=self.bn_momentum, dtype=self.dtype, name=name)
+        conv = lambda f, k, s, name: Conv3D(
+            f, k, s, fold_temporal=self.fold_temporal, matmul_forms=self.matmul_forms, dtype=self.dtype, name=name
+        )
+        bn = lambda name: BatchNorm(
+            group_size=self.bn_group_size, momentum=self.bn_momentum, dtype=self.dtype, name=name
+        )
         out_features = 4 * self.width
         s = (1, self.stride, self.stride)
         shortcut = x
@@ -88,11 +89,12 @@ class BasicBlock(nn.Module):
 
     @nn.compact
     def __call__(self, x: jax.Array, train: bool) -> jax.Array:
-        conv = lambda f, k, s, name: Conv3D(  # noqa: E731
-            f, k, s, fold_temporal=self.fold_temporal, matmul_forms=self.matmul_forms,
-            dtype=self.dtype, name=name)
-        bn = lambda name: BatchNorm(  # noqa: E731
-            group_size=self.bn_group_size, momentum=self.bn_momentum, dtype=self.dtype, name=name)
+        conv = lambda f, k, s, name: Conv3D(
+            f, k, s, fold_temporal=self.fold_temporal, matmul_forms=self.matmul_forms, dtype=self.dtype, name=name
+        )
+        bn = lambda name: BatchNorm(
+            group_size=self.bn_group_size, momentum=self.bn_momentum, dtype=self.dtype, name=name
+        )
         s = (1, self.stride, self.stride)
         shortcut = x
         if self.stride != 1 or x.shape[-1] != self.width:
@@ -137,13 +139,27 @@ class ResNet3D(nn.Module):
     def __call__(self, x: jax.Array, train: bool = False) -> jax.Array:
         if self.depth not in STAGE_DEPTHS:
             raise ValueError(f"model.depth={self.depth} is not one of {sorted(STAGE_DEPTHS)}.")
-        kw = dict(fold_temporal=self.fold_temporal, matmul_forms=self.matmul_forms,
-                  bn_group_size=self.bn_group_size,
-                  bn_momentum=self.bn_momentum, dtype=self.dtype)
-        x = Conv3D(self.width, (1, 7, 7), (1, 2, 2), fold_temporal=self.fold_temporal,
-                   matmul_forms=self.matmul_forms, dtype=self.dtype, name="stem_conv")(x)
-        x = nn.relu(BatchNorm(group_size=self.bn_group_size, momentum=self.bn_momentum,
-                              dtype=self.dtype, name="stem_bn")(x, train))
+        kw = dict(
+            fold_temporal=self.fold_temporal,
+            matmul_forms=self.matmul_forms,
+            bn_group_size=self.bn_group_size,
+            bn_momentum=self.bn_momentum,
+            dtype=self.dtype,
+        )
+        x = Conv3D(
+            self.width,
+            (1, 7, 7),
+            (1, 2, 2),
+            fold_temporal=self.fold_temporal,
+            matmul_forms=self.matmul_forms,
+            dtype=self.dtype,
+            name="stem_conv",
+        )(x)
+        x = nn.relu(
+            BatchNorm(group_size=self.bn_group_size, momentum=self.bn_momentum, dtype=self.dtype, name="stem_bn")(
+                x, train
+            )
+        )
         x = nn.max_pool(x, (1, 3, 3), strides=(1, 2, 2), padding=((0, 0), (1, 1), (1, 1)))
 
         block_cls = BasicBlock if self.depth == 18 else Bottleneck
@@ -164,7 +180,7 @@ class ResNet3D(nn.Module):
 def build_backbone(model_cfg: ml_collections.ConfigDict, **overrides) -> ResNet3D:
     """The backbone a config describes (`config.model`)."""
     if model_cfg.get("arch", "slow") != "slow":  # R(2+1)D or S3D-G (rhovid.models.backbones)
-        from rhovid.models.backbones import build_other  # noqa: PLC0415
+        from rhovid.models.backbones import build_other
 
         return build_other(model_cfg, **overrides)
     kw = dict(

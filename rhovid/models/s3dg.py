@@ -106,7 +106,7 @@ class S3DG(_Common):
     def __call__(self, x: jax.Array, train: bool = False) -> jax.Array:
         common = dict(bn_group_size=self.bn_group_size, bn_momentum=self.bn_momentum,
                       matmul_forms=self.matmul_forms, dtype=self.dtype)  # fmt: skip
-        w = lambda c: _scale(c, self.width)  # noqa: E731
+        w = lambda c: _scale(c, self.width)
         x = self.sep_conv(x, w(64), 7, 2, train, "conv1")
         x = nn.max_pool(x, (1, 3, 3), strides=(1, 2, 2), padding="SAME")
         x = self.conv_bn_relu(x, w(64), (1, 1, 1), (1, 1, 1), train, "conv2b")

@@ -68,10 +68,12 @@ class UnsafeCheckpointError(ValueError):
 def require_torch() -> Any:
     """The torch module, or an ImportError that says how to install it."""
     try:
-        import torch  # noqa: PLC0415 (optional dependency, imported on use)
+        import torch  # optional dependency, imported on use
     except ImportError as e:
-        raise ImportError(f"Converting PyTorch checkpoints needs PyTorch: {INSTALL_HINT} "
-                          f"(torch is an optional extra of rhovid). ({e})") from e
+        raise ImportError(
+            f"Converting PyTorch checkpoints needs PyTorch: {INSTALL_HINT} "
+            f"(torch is an optional extra of rhovid). ({e})"
+        ) from e
     return torch
 
 
@@ -98,18 +100,23 @@ def load_torch_checkpoint(path: str) -> tuple[dict[str, np.ndarray], dict]:
         obj = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as e:
         lines = [line.strip() for line in str(e).splitlines() if line.strip()]
-        why = next((line for line in lines if "GLOBAL" in line or line.startswith("Unsupported")),
-                   lines[-1] if lines else type(e).__name__)
+        why = next(
+            (line for line in lines if "GLOBAL" in line or line.startswith("Unsupported")),
+            lines[-1] if lines else type(e).__name__,
+        )
         raise UnsafeCheckpointError(
             f"Refused to load {path!r}: the weights-only unpickler rejected it ({why}). It holds "
             "Python objects other than tensors and plain containers, or it is corrupt. Checkpoint "
             "files are pickles that can run code when loaded, so rhovid reads them only with "
             "torch.load(weights_only=True). If you trust the file, re-save just its tensors in "
-            "PyTorch: torch.save(model_state_dict, 'clean.pt').") from None
+            "PyTorch: torch.save(model_state_dict, 'clean.pt')."
+        ) from None
     except (RuntimeError, EOFError, KeyError, IndexError, ValueError, OSError) as e:
-        raise ValueError(f"Could not read {path!r} as a PyTorch checkpoint ({type(e).__name__}: "
-                         f"{str(e)[:200]}); the file is truncated or corrupt (an interrupted download?). "
-                         "Download it again and compare its size or checksum.") from None
+        raise ValueError(
+            f"Could not read {path!r} as a PyTorch checkpoint ({type(e).__name__}: "
+            f"{str(e)[:200]}); the file is truncated or corrupt (an interrupted download?). "
+            "Download it again and compare its size or checksum."
+        ) from None
     entries = sorted(obj) if isinstance(obj, dict) else []
     state = None
     for key in ("model_state", "state_dict", "model"):
@@ -119,8 +126,10 @@ def load_torch_checkpoint(path: str) -> tuple[dict[str, np.ndarray], dict]:
     if state is None and isinstance(obj, dict) and obj and all(torch.is_tensor(v) for v in obj.values()):
         state, entries = obj, []
     if state is None:
-        raise ValueError(f"{path!r} holds no state dict: no 'model_state' or 'state_dict' entry, and "
-                         f"not a dict of tensors (top-level entries: {entries[:10]}).")
+        raise ValueError(
+            f"{path!r} holds no state dict: no 'model_state' or 'state_dict' entry, and "
+            f"not a dict of tensors (top-level entries: {entries[:10]})."
+        )
     arrays = {}
     for key, value in state.items():
         if not torch.is_tensor(value):
@@ -173,17 +182,18 @@ def _slowfast_cfg(text: str | None) -> dict:
     if not text:
         return {}
     try:
-        import yaml  # noqa: PLC0415 (a dependency of ml_collections)
+        import yaml  # a dependency of ml_collections
 
         cfg = yaml.safe_load(text)
-    except Exception as e:  # noqa: BLE001 (provenance only: never fail the import on it)
+    except Exception as e:  # provenance only: never fail the import on it
         logging.warning("Could not parse the checkpoint's PySlowFast config (%s); ignoring it.", e)
         return {}
     return cfg if isinstance(cfg, dict) else {}
 
 
-def resolve_method(method: str | None, spec: SourceSpec, state: Mapping[str, Any],
-                   cfg: Mapping[str, Any], with_heads: bool = True) -> str:
+def resolve_method(
+    method: str | None, spec: SourceSpec, state: Mapping[str, Any], cfg: Mapping[str, Any], with_heads: bool = True
+) -> str:
     """The ρ method of a checkpoint: `method`, else PySlowFast's CONTRASTIVE.TYPE, else its heads.
 
     Returns "" when the method is unknown and no heads are imported (a supervised checkpoint, or
@@ -204,13 +214,14 @@ def resolve_method(method: str | None, spec: SourceSpec, state: Mapping[str, Any
         return "byol"
     if any(k.startswith("backbone_hist.") or k == "queue_x" for k in state):
         return "moco"
-    raise ConversionError("The checkpoint has a projection MLP but no predictor, prototypes or "
-                          "momentum encoder, so its method is SimCLR or MoCo: pass "
-                          "--method=simclr or --method=moco (or --backbone_only).")
+    raise ConversionError(
+        "The checkpoint has a projection MLP but no predictor, prototypes or "
+        "momentum encoder, so its method is SimCLR or MoCo: pass "
+        "--method=simclr or --method=moco (or --backbone_only)."
+    )
 
 
-def build_config(spec: SourceSpec, method: str, cfg: Mapping[str, Any],
-                 with_heads: bool) -> ml_collections.ConfigDict:
+def build_config(spec: SourceSpec, method: str, cfg: Mapping[str, Any], with_heads: bool) -> ml_collections.ConfigDict:
     """The rhovid config of an imported checkpoint: the method's defaults, the source's shapes."""
     c = config_lib.base_config(method or "byol")
     # No ρ method: a classifier and no projection head is a supervised checkpoint; a bare backbone
@@ -220,8 +231,10 @@ def build_config(spec: SourceSpec, method: str, cfg: Mapping[str, Any],
     if with_heads and spec.projector is not None:
         p = spec.projector
         if len(set(p.hidden_dims)) > 1:
-            raise ConversionError(f"The projection MLP has hidden widths {p.hidden_dims}; rhovid's "
-                                  "projector uses one width for every hidden layer.")
+            raise ConversionError(
+                f"The projection MLP has hidden widths {p.hidden_dims}; rhovid's "
+                "projector uses one width for every hidden layer."
+            )
         c.model.mlp_layers = len(p.hidden_dims) + 1
         c.model.mlp_dim = p.hidden_dims[0] if p.hidden_dims else p.out_dim
         c.model.mlp_bn, c.model.embed_dim = p.use_bn, p.out_dim
@@ -231,13 +244,18 @@ def build_config(spec: SourceSpec, method: str, cfg: Mapping[str, Any],
                 raise ConversionError(
                     f"The predictor has hidden widths {q.hidden_dims}, BN={q.use_bn}, output "
                     f"{q.out_dim}; rhovid's BYOL predictor is Linear-BN-ReLU-Linear back to the "
-                    f"embedding size ({p.out_dim}). Use --backbone_only to import the backbone.")
+                    f"embedding size ({p.out_dim}). Use --backbone_only to import the backbone."
+                )
             c.model.predictor_dim = q.hidden_dims[0]
         if spec.num_prototypes:
             c.model.num_prototypes = spec.num_prototypes
     data, solver = cfg.get("DATA") or {}, cfg.get("SOLVER") or {}
-    for src, dst in (("NUM_FRAMES", "num_frames"), ("SAMPLING_RATE", "frame_stride"),
-                     ("TRAIN_CROP_SIZE", "crop_size"), ("TRAIN_CROP_NUM_TEMPORAL", "rho")):
+    for src, dst in (
+        ("NUM_FRAMES", "num_frames"),
+        ("SAMPLING_RATE", "frame_stride"),
+        ("TRAIN_CROP_SIZE", "crop_size"),
+        ("TRAIN_CROP_NUM_TEMPORAL", "rho"),
+    ):
         if isinstance(data.get(src), int) and data[src] > 0:
             c.data[dst] = data[src]
     if isinstance(solver.get("MAX_EPOCH"), (int, float)):
@@ -248,15 +266,15 @@ def build_config(spec: SourceSpec, method: str, cfg: Mapping[str, Any],
 _SHAPE_CACHE: dict[str, dict[str, tuple[int, ...]]] = {}
 
 
-def expected_shapes(config: ml_collections.ConfigDict, with_heads: bool,
-                    num_classes: int = 0) -> dict[str, tuple[int, ...]]:
+def expected_shapes(
+    config: ml_collections.ConfigDict, with_heads: bool, num_classes: int = 0
+) -> dict[str, tuple[int, ...]]:
     """Flat {'params/backbone/stem_conv/kernel': shape, ...} of the network `config` builds.
 
     The network comes from rhovid's own factories (`build_network` / `build_backbone`), so the
     import fills exactly what training and evaluation will later build from the saved config.
     """
-    key = json.dumps([config.method, config.model.to_dict(), with_heads, num_classes],
-                     sort_keys=True, default=str)
+    key = json.dumps([config.method, config.model.to_dict(), with_heads, num_classes], sort_keys=True, default=str)
     if key not in _SHAPE_CACHE:
         x = jnp.zeros((1, 1, 32, 32, 3), jnp.float32)  # parameter shapes do not depend on it
         if with_heads:
@@ -275,9 +293,14 @@ def expected_shapes(config: ml_collections.ConfigDict, with_heads: bool,
     return dict(_SHAPE_CACHE[key])
 
 
-def convert_state(state: Mapping[str, np.ndarray], *, source: str | None = None,
-                  method: str | None = None, backbone_only: bool = False,
-                  cfg_text: str | None = None) -> Imported:
+def convert_state(
+    state: Mapping[str, np.ndarray],
+    *,
+    source: str | None = None,
+    method: str | None = None,
+    backbone_only: bool = False,
+    cfg_text: str | None = None,
+) -> Imported:
     """Converts a state dict of NumPy arrays (no torch needed) to a rhovid config and variables.
 
     Args:
@@ -295,8 +318,10 @@ def convert_state(state: Mapping[str, np.ndarray], *, source: str | None = None,
     spec = torch_layout.inspect(state)
     if source and source != spec.layout:
         found = spec.prefix + torch_layout.STEM_KEYS[spec.layout]
-        raise ConversionError(f"--from={source} but the checkpoint is in the {spec.layout} layout "
-                              f"(it has {found!r}); use --from={spec.layout}.")
+        raise ConversionError(
+            f"--from={source} but the checkpoint is in the {spec.layout} layout "
+            f"(it has {found!r}); use --from={spec.layout}."
+        )
     cfg = _slowfast_cfg(cfg_text)
     with_heads = not backbone_only and spec.projector is not None
     resolved = resolve_method(method, spec, state, cfg, with_heads)
@@ -308,30 +333,47 @@ def convert_state(state: Mapping[str, np.ndarray], *, source: str | None = None,
     return Imported(config=config, spec=spec, result=result)
 
 
-def import_checkpoint(path: str, out: str, *, source: str | None = None, method: str | None = None,
-                      backbone_only: bool = False, report_path: str | None = None) -> dict:
+def import_checkpoint(
+    path: str,
+    out: str,
+    *,
+    source: str | None = None,
+    method: str | None = None,
+    backbone_only: bool = False,
+    report_path: str | None = None,
+) -> dict:
     """Converts a PyTorch checkpoint file into a rhovid checkpoint directory `out`.
 
     Returns:
       the report written to `report_path` (default `out/convert_report.json`).
     """
     if os.path.isdir(os.path.join(out, checkpoint.CHECKPOINT_DIR)) and os.listdir(
-            os.path.join(out, checkpoint.CHECKPOINT_DIR)):
+        os.path.join(out, checkpoint.CHECKPOINT_DIR)
+    ):
         raise FileExistsError(f"--out={out!r} already holds a checkpoint; choose a new directory.")
     state, extras = load_torch_checkpoint(path)
-    imported = convert_state(state, source=source, method=method, backbone_only=backbone_only,
-                             cfg_text=extras.get("cfg"))
+    imported = convert_state(
+        state, source=source, method=method, backbone_only=backbone_only, cfg_text=extras.get("cfg")
+    )
     v = imported.result.variables
     checkpoint.write_imported(out, imported.config, v["params"], v.get("batch_stats", {}))
     spec = imported.spec
     report = {
-        "direction": "import", "source": os.path.abspath(path), "source_sha256": _sha256(path),
-        "layout": spec.layout, "prefix": spec.prefix, "method": imported.config.method,
-        "depth": spec.depth, "width": spec.width,
+        "direction": "import",
+        "source": os.path.abspath(path),
+        "source_sha256": _sha256(path),
+        "layout": spec.layout,
+        "prefix": spec.prefix,
+        "method": imported.config.method,
+        "depth": spec.depth,
+        "width": spec.width,
         "heads": sorted(k for k in v["params"] if k != "backbone"),
-        "epoch": extras.get("epoch"), "checkpoint_entries": extras["entries"],
-        "num_mapped": len(imported.result.mapping), "mapping": imported.result.mapping,
-        "unused": imported.result.unused, "ignored": imported.result.ignored,
+        "epoch": extras.get("epoch"),
+        "checkpoint_entries": extras["entries"],
+        "num_mapped": len(imported.result.mapping),
+        "mapping": imported.result.mapping,
+        "unused": imported.result.unused,
+        "ignored": imported.result.ignored,
         "out": os.path.abspath(out),
     }
     _write_json(report, report_path or os.path.join(out, REPORT_FILE))
@@ -342,8 +384,9 @@ def import_checkpoint(path: str, out: str, *, source: str | None = None, method:
 # Export.
 
 
-def export_checkpoint(workdir: str, out: str, *, to: str = "pytorchvideo", step: int | None = None,
-                      report_path: str | None = None) -> dict:
+def export_checkpoint(
+    workdir: str, out: str, *, to: str = "pytorchvideo", step: int | None = None, report_path: str | None = None
+) -> dict:
     """Writes the backbone of a rhovid workdir (or imported dir) as a PyTorch state dict file.
 
     Returns:
@@ -357,12 +400,18 @@ def export_checkpoint(workdir: str, out: str, *, to: str = "pytorchvideo", step:
     state = torch_layout.export_state_dict(variables, to)
     depth = int(pre.config.get("model", {}).get("depth", 0))
     if to == "pytorchvideo" and depth not in torch_layout.PYTORCHVIDEO_DEPTHS:
-        logging.warning("Depth %d: pytorchvideo's create_resnet builds depths %s only.", depth,
-                        torch_layout.PYTORCHVIDEO_DEPTHS)
+        logging.warning(
+            "Depth %d: pytorchvideo's create_resnet builds depths %s only.", depth, torch_layout.PYTORCHVIDEO_DEPTHS
+        )
     save_torch_state_dict(state, out)
     report = {
-        "direction": "export", "source": os.path.abspath(workdir), "step": pre.step, "layout": to,
-        "out": os.path.abspath(out), "num_tensors": len(state), "keys": list(state),
+        "direction": "export",
+        "source": os.path.abspath(workdir),
+        "step": pre.step,
+        "layout": to,
+        "out": os.path.abspath(out),
+        "num_tensors": len(state),
+        "keys": list(state),
         "classifier": "classifier" in params,
         "not_exported": sorted(k for k in pre.heads if k != "classifier"),
     }
@@ -397,14 +446,24 @@ def summarize(keys: list[str], limit: int = 15) -> list[str]:
 def define_flags(flag_values: flags.FlagValues = flags.FLAGS) -> None:
     """Defines the command's flags (on a private FlagValues in tests)."""
     fv = dict(flag_values=flag_values)
-    flags.DEFINE_enum("from", None, ["pyslowfast", "pytorchvideo", "rhovid"],
-                      "Source format: a PySlowFast .pyth, a pytorchvideo state dict, or a rhovid "
-                      "workdir / imported directory (export).", **fv)
+    flags.DEFINE_enum(
+        "from",
+        None,
+        ["pyslowfast", "pytorchvideo", "rhovid"],
+        "Source format: a PySlowFast .pyth, a pytorchvideo state dict, or a rhovid "
+        "workdir / imported directory (export).",
+        **fv,
+    )
     flags.DEFINE_string("checkpoint", None, "The source file or rhovid directory.", **fv)
     flags.DEFINE_string("out", None, "Import: a new rhovid checkpoint directory. Export: a file.", **fv)
     flags.DEFINE_enum("to", "pytorchvideo", list(torch_layout.LAYOUTS), "Export layout.", **fv)
-    flags.DEFINE_enum("method", None, list(config_lib.METHODS),
-                      "The checkpoint's method (default: from its saved config or its heads).", **fv)
+    flags.DEFINE_enum(
+        "method",
+        None,
+        list(config_lib.METHODS),
+        "The checkpoint's method (default: from its saved config or its heads).",
+        **fv,
+    )
     flags.DEFINE_integer("step", 0, "Export: the rhovid checkpoint step (0: the latest).", **fv)
     flags.DEFINE_bool("backbone_only", False, "Import the backbone alone, not its heads.", **fv)
     flags.DEFINE_string("report", None, "Where to write the JSON report.", **fv)
@@ -413,7 +472,7 @@ def define_flags(flag_values: flags.FlagValues = flags.FLAGS) -> None:
 def main(argv: list[str]) -> None:
     if len(argv) > 1:
         raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
-    from rhovid.writers import quiet_libraries  # noqa: PLC0415 (entry point only)
+    from rhovid.writers import quiet_libraries  # entry point only
 
     quiet_libraries()
     run(flags.FLAGS)
@@ -426,20 +485,29 @@ def run(f: flags.FlagValues) -> None:
             raise app.UsageError(f"--{name} is required.")
     try:
         if f["from"].value == "rhovid":
-            r = export_checkpoint(f.checkpoint, f.out, to=f.to, step=f.step or None,
-                                  report_path=f.report)
-            print(f"Wrote {r['num_tensors']} tensors ({r['layout']} layout) to {r['out']}"
-                  + ("" if r["classifier"] else "; no classifier (load with strict=False)")
-                  + (f"; not exported: {', '.join(r['not_exported'])}" if r["not_exported"] else ""))
+            r = export_checkpoint(f.checkpoint, f.out, to=f.to, step=f.step or None, report_path=f.report)
+            print(
+                f"Wrote {r['num_tensors']} tensors ({r['layout']} layout) to {r['out']}"
+                + ("" if r["classifier"] else "; no classifier (load with strict=False)")
+                + (f"; not exported: {', '.join(r['not_exported'])}" if r["not_exported"] else "")
+            )
             return
-        r = import_checkpoint(f.checkpoint, f.out, source=f["from"].value, method=f.method,
-                              backbone_only=f.backbone_only, report_path=f.report)
+        r = import_checkpoint(
+            f.checkpoint,
+            f.out,
+            source=f["from"].value,
+            method=f.method,
+            backbone_only=f.backbone_only,
+            report_path=f.report,
+        )
     except (ValueError, FileNotFoundError, FileExistsError, ImportError) as e:
         raise UserError(str(e)) from e  # one line and exit status 2 (rhovid.cli)
-    print(f"Imported a Slow R-{r['depth']} (width {r['width']}, method {r['method'] or 'unknown'}, "
-          f"heads: {', '.join(r['heads']) or 'none'}) from the {r['layout']} layout: "
-          f"{r['num_mapped']} rhovid variables into {r['out']}; {len(r['ignored'])} "
-          "num_batches_tracked counters ignored.")
+    print(
+        f"Imported a Slow R-{r['depth']} (width {r['width']}, method {r['method'] or 'unknown'}, "
+        f"heads: {', '.join(r['heads']) or 'none'}) from the {r['layout']} layout: "
+        f"{r['num_mapped']} rhovid variables into {r['out']}; {len(r['ignored'])} "
+        "num_batches_tracked counters ignored."
+    )
     if r["unused"]:
         print(f"{len(r['unused'])} source tensors not used (all listed in the report):")
         for line in summarize(r["unused"]):

@@ -55,12 +55,26 @@ _STEM = {
     "pytorchvideo": {"stem_conv": "blocks.0.conv", "stem_bn": "blocks.0.norm"},
 }
 _BLOCK = {
-    "pyslowfast": {"conv_a": "branch2.a", "bn_a": "branch2.a_bn", "conv_b": "branch2.b",
-                   "bn_b": "branch2.b_bn", "conv_c": "branch2.c", "bn_c": "branch2.c_bn",
-                   "shortcut_conv": "branch1", "shortcut_bn": "branch1_bn"},
-    "pytorchvideo": {"conv_a": "branch2.conv_a", "bn_a": "branch2.norm_a", "conv_b": "branch2.conv_b",
-                     "bn_b": "branch2.norm_b", "conv_c": "branch2.conv_c", "bn_c": "branch2.norm_c",
-                     "shortcut_conv": "branch1_conv", "shortcut_bn": "branch1_norm"},
+    "pyslowfast": {
+        "conv_a": "branch2.a",
+        "bn_a": "branch2.a_bn",
+        "conv_b": "branch2.b",
+        "bn_b": "branch2.b_bn",
+        "conv_c": "branch2.c",
+        "bn_c": "branch2.c_bn",
+        "shortcut_conv": "branch1",
+        "shortcut_bn": "branch1_bn",
+    },
+    "pytorchvideo": {
+        "conv_a": "branch2.conv_a",
+        "bn_a": "branch2.norm_a",
+        "conv_b": "branch2.conv_b",
+        "bn_b": "branch2.norm_b",
+        "conv_c": "branch2.conv_c",
+        "bn_c": "branch2.norm_c",
+        "shortcut_conv": "branch1_conv",
+        "shortcut_bn": "branch1_norm",
+    },
 }
 _CLASSIFIER = {"pyslowfast": "head.projection", "pytorchvideo": "blocks.5.proj"}
 _PROJECTOR = "head.projection.projection"
@@ -130,7 +144,7 @@ class ImportResult:
 def strip_module_prefix(state: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
     """Drops DistributedDataParallel's `module.` prefix when every key carries it."""
     if state and all(k.startswith("module.") for k in state):
-        return {k[len("module."):]: v for k, v in state.items()}
+        return {k[len("module.") :]: v for k, v in state.items()}
     return dict(state)
 
 
@@ -143,7 +157,8 @@ def detect_layout(state: Mapping[str, np.ndarray]) -> tuple[str, str]:
     if any(".pathway1_" in k for k in state):
         raise ConversionError(
             "The checkpoint holds a two-pathway SlowFast network (keys with 'pathway1_'); rhovid's "
-            "backbone is the Slow pathway alone. Convert a Slow ('slow' arch) checkpoint instead.")
+            "backbone is the Slow pathway alone. Convert a Slow ('slow' arch) checkpoint instead."
+        )
     for prefix in ("backbone.", ""):
         if prefix + STEM_KEYS["pyslowfast"] in state:
             return "pyslowfast", prefix
@@ -153,7 +168,8 @@ def detect_layout(state: Mapping[str, np.ndarray]) -> tuple[str, str]:
     raise ConversionError(
         "The checkpoint is neither a PySlowFast Slow ResNet (no 's1.pathway0_stem.conv.weight' or "
         "'backbone.s1.pathway0_stem.conv.weight') nor a pytorchvideo one (no "
-        f"'blocks.0.conv.weight'); its first keys are {first}.")
+        f"'blocks.0.conv.weight'); its first keys are {first}."
+    )
 
 
 def inspect(state: Mapping[str, np.ndarray]) -> SourceSpec:
@@ -176,7 +192,8 @@ def inspect(state: Mapping[str, np.ndarray]) -> SourceSpec:
     if not depths:
         raise ConversionError(
             f"The checkpoint's residual stages have {counts} {'bottleneck' if bottleneck else 'basic'} "
-            f"blocks, which matches no rhovid depth ({ {d: c for d, c in STAGE_DEPTHS.items()} }).")
+            f"blocks, which matches no rhovid depth ({ {d: c for d, c in STAGE_DEPTHS.items()} })."
+        )
     width = int(np.shape(state[prefix + STEM_KEYS[layout]])[0])
     spec = SourceSpec(layout=layout, prefix=prefix, depth=depths[0], width=width)
     classifier = prefix + _CLASSIFIER[layout] + ".weight"
@@ -187,13 +204,14 @@ def inspect(state: Mapping[str, np.ndarray]) -> SourceSpec:
             spec,
             projector=_parse_sequential(state, prefix + _PROJECTOR + "."),
             predictor=_parse_sequential(state, prefix + _PREDICTOR + "."),
-            num_prototypes=int(np.shape(state[_PROTOTYPES])[0]) if _PROTOTYPES in state else 0)
+            num_prototypes=int(np.shape(state[_PROTOTYPES])[0]) if _PROTOTYPES in state else 0,
+        )
     return spec
 
 
 def _parse_sequential(state: Mapping[str, np.ndarray], prefix: str) -> MLPSpec | None:
     """The MLP of a PySlowFast `MLPHead` Sequential under `prefix` (None if absent)."""
-    indices = sorted({int(k[len(prefix):].split(".")[0]) for k in state if k.startswith(prefix)})
+    indices = sorted({int(k[len(prefix) :].split(".")[0]) for k in state if k.startswith(prefix)})
     if not indices:
         return None
     linears = [i for i in indices if np.ndim(state.get(f"{prefix}{i}.weight", ())) == 2]
@@ -206,7 +224,8 @@ def _parse_sequential(state: Mapping[str, np.ndarray], prefix: str) -> MLPSpec |
         raise ConversionError(
             f"The MLP under '{prefix[:-1]}' has Linear layers at indices {linears} and BatchNorms at "
             f"{norms}; rhovid's MLP is Linear[, BN], ReLU repeated, then Linear (Linears at "
-            f"{want_linears}, BatchNorms at {want_norms}).")
+            f"{want_linears}, BatchNorms at {want_norms})."
+        )
     dims = [int(np.shape(state[f"{prefix}{i}.weight"])[0]) for i in linears]
     return MLPSpec(hidden_dims=tuple(dims[:-1]), out_dim=dims[-1], use_bn=use_bn)
 
@@ -236,11 +255,13 @@ class NameMap:
         else:
             m = re.fullmatch(r"res([2-5])_(\d+)", module)
             if not m or len(path) != 3 or path[1] not in _BLOCK[self.layout]:
-                raise ConversionError(f"rhovid backbone variable {'/'.join(path)!r} has no "
-                                      f"{self.layout} counterpart.")
+                raise ConversionError(f"rhovid backbone variable {'/'.join(path)!r} has no {self.layout} counterpart.")
             stage, index = int(m.group(1)), int(m.group(2))
-            block = (f"s{stage}.pathway0_res{index}" if self.layout == "pyslowfast"
-                     else f"blocks.{stage - 1}.res_blocks.{index}")
+            block = (
+                f"s{stage}.pathway0_res{index}"
+                if self.layout == "pyslowfast"
+                else f"blocks.{stage - 1}.res_blocks.{index}"
+            )
             base = f"{block}.{_BLOCK[self.layout][path[1]]}"
         return f"{self.prefix}{base}.{_torch_leaf(leaf)}"
 
@@ -299,8 +320,9 @@ def to_torch(array: np.ndarray, transpose_linear: bool = True) -> np.ndarray:
 # The variables rhovid expects, and the conversion in both directions.
 
 
-def import_variables(state: Mapping[str, np.ndarray], spec: SourceSpec,
-                     expected: Mapping[str, tuple[int, ...]]) -> ImportResult:
+def import_variables(
+    state: Mapping[str, np.ndarray], spec: SourceSpec, expected: Mapping[str, tuple[int, ...]]
+) -> ImportResult:
     """Converts a state dict (of NumPy arrays) into the rhovid variables `expected`.
 
     Args:
@@ -317,9 +339,12 @@ def import_variables(state: Mapping[str, np.ndarray], spec: SourceSpec,
       ConversionError: naming the rhovid variable whose source tensor is missing or of another
         shape.
     """
-    names = NameMap(spec.layout, spec.prefix,
-                    projector_bn=bool(spec.projector and spec.projector.use_bn),
-                    predictor_bn=spec.predictor.use_bn if spec.predictor else True)  # rhovid's has BN
+    names = NameMap(
+        spec.layout,
+        spec.prefix,
+        projector_bn=bool(spec.projector and spec.projector.use_bn),
+        predictor_bn=spec.predictor.use_bn if spec.predictor else True,
+    )  # rhovid's has BN
     flat, mapping = {}, {}
     params_first = sorted(expected, key=lambda p: not p.startswith("params/"))  # stable
     for path in params_first:
@@ -331,14 +356,16 @@ def import_variables(state: Mapping[str, np.ndarray], spec: SourceSpec,
             raise ConversionError(
                 f"rhovid variable {path!r} (shape {shape}) has no source tensor: the checkpoint "
                 f"lacks {key!r} (expected shape {to_torch_shape(shape, transpose)}). Is it a "
-                f"complete Slow R-{spec.depth} checkpoint in the {spec.layout} layout?")
+                f"complete Slow R-{spec.depth} checkpoint in the {spec.layout} layout?"
+            )
         value = to_rhovid(state[key], len(shape), transpose)
         if value.shape != shape:
             raise ConversionError(
                 f"rhovid variable {path!r} needs {key!r} of shape {to_torch_shape(shape, transpose)}, "
                 f"but the checkpoint's has shape {tuple(np.shape(state[key]))}. The checkpoint is a "
                 f"different architecture (rhovid's is the Slow pathway: temporal kernel 3 on conv "
-                "'a' of res4 and res5 only).")
+                "'a' of res4 and res5 only)."
+            )
         flat[parts] = value
         mapping[path] = key
     used = set(mapping.values())
@@ -363,13 +390,18 @@ def export_state_dict(variables: Mapping, layout: str = "pytorchvideo") -> dict[
     if layout not in LAYOUTS:
         raise ConversionError(f"Unknown layout {layout!r}; choose one of {LAYOUTS}.")
     flat = traverse_util.flatten_dict(
-        {c: {k: v for k, v in variables[c].items() if k in ("backbone", "classifier")}
-         for c in ("params", "batch_stats")})
+        {
+            c: {k: v for k, v in variables[c].items() if k in ("backbone", "classifier")}
+            for c in ("params", "batch_stats")
+        }
+    )
     if not any(p[1] == "backbone" for p in flat):
         raise ConversionError("The variables hold no 'backbone' to export.")
     if layout == "pytorchvideo" and "conv_c" not in {p[3] for p in flat if p[2] == "res2_0"}:
-        raise ConversionError("pytorchvideo's create_resnet builds bottleneck networks only "
-                              f"(depths {PYTORCHVIDEO_DEPTHS}); this backbone has basic blocks.")
+        raise ConversionError(
+            "pytorchvideo's create_resnet builds bottleneck networks only "
+            f"(depths {PYTORCHVIDEO_DEPTHS}); this backbone has basic blocks."
+        )
     names = NameMap(layout)
     state = {}
     for path, value in flat.items():

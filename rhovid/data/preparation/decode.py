@@ -329,8 +329,10 @@ def decode_video(path: str, options: DecodeOptions = DecodeOptions()) -> Decoded
     if not timed:
         raise VideoError(NO_FRAMES, stats.first_error or "the video stream has no frames")
     if len(timed) < options.min_frames:
-        raise VideoError(TOO_SHORT, f"{len(timed)} frame(s), fewer than min_frames={options.min_frames}: "
-                         "every clip would be one still image")
+        raise VideoError(
+            TOO_SHORT,
+            f"{len(timed)} frame(s), fewer than min_frames={options.min_frames}: every clip would be one still image",
+        )
     t0, end = timed[0][0], timed[-1][0] + 1.0 / stats.source_fps
     stats.duration_s = end - t0
     if not options.max_fps or stats.source_fps <= options.max_fps:  # under the cap: every frame

@@ -69,13 +69,13 @@ def _worker_main(read_fd: int, write_fd: int) -> None:
             return
         try:
             message = (True, fn(arg))
-        except Exception as e:  # pylint: disable=broad-except
+        except Exception as e:
             reason = getattr(e, "reason", None) or ERROR
             detail = getattr(e, "detail", None) or "".join(traceback.format_exception_only(type(e), e)).strip()
             message = (False, Failure(str(reason), str(detail)))
         try:
             conn.send(message)
-        except Exception as e:  # pylint: disable=broad-except  (e.g. an unpicklable result)
+        except Exception as e:  # e.g. an unpicklable result
             conn.send((False, Failure(ERROR, f"result could not be sent: {e!r}")))
 
 

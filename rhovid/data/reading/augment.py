@@ -62,9 +62,7 @@ class AugmentConfig:
     def pretrain(cls, data_cfg: Any) -> AugmentConfig:
         """The ρ-clip pretraining augmentation of `data_cfg` (docs/method.md §3.1–3.2)."""
         if data_cfg.crop not in ("inception", "vgg"):
-            raise ValueError(
-                f"config.data.crop={data_cfg.crop!r}; use 'inception' (aug+) or 'vgg'."
-            )
+            raise ValueError(f"config.data.crop={data_cfg.crop!r}; use 'inception' (aug+) or 'vgg'.")
         c = data_cfg.crop_size
         return cls(
             crop_size=c,
@@ -120,9 +118,7 @@ def inception_crop_window(
     """
     k_area, k_aspect, k_y, k_x = sampling.split_key(key, 4)
     h, w = tf.cast(height, tf.float32), tf.cast(width, tf.float32)
-    area = h * w * tf.random.stateless_uniform(
-        [CROP_TRIES], k_area, minval=area_range[0], maxval=area_range[1]
-    )
+    area = h * w * tf.random.stateless_uniform([CROP_TRIES], k_area, minval=area_range[0], maxval=area_range[1])
     log_a = tf.random.stateless_uniform(
         [CROP_TRIES], k_aspect, minval=math.log(aspect_range[0]), maxval=math.log(aspect_range[1])
     )
@@ -192,9 +188,7 @@ def _uniform_offset(key: sampling.Key, room: tf.Tensor) -> tf.Tensor:
     return tf.minimum(tf.floor(u * (tf.maximum(room, 0.0) + 1.0)), tf.maximum(room, 0.0))
 
 
-def crop_and_resize(
-    frames: tf.Tensor, window: tf.Tensor | None, size: int, unit: bool = True
-) -> tf.Tensor:
+def crop_and_resize(frames: tf.Tensor, window: tf.Tensor | None, size: int, unit: bool = True) -> tf.Tensor:
     """uint8 [T, H, W, 3] -> float32 [T, size, size, 3]: cut `window`, resize bilinearly.
 
     Values in [0, 1] (`unit`) or, to skip two passes when the result goes straight back to uint8,
@@ -294,9 +288,7 @@ def _color_one(x: tf.Tensor, p: ColorParams) -> tf.Tensor:
         return tf.while_loop(lambda j, _: j < 4, step, (tf.constant(0), x))[1]
 
     y = tf.cond(tf.cast(p["apply"], tf.bool), jitter, lambda: x)
-    return tf.cond(
-        tf.cast(p["grayscale"], tf.bool), lambda: tf.tile(gray(y), [1, 1, 1, 3]), lambda: y
-    )
+    return tf.cond(tf.cast(p["grayscale"], tf.bool), lambda: tf.tile(gray(y), [1, 1, 1, 3]), lambda: y)
 
 
 # ----------------------------------------------------------------------------------------------

@@ -171,10 +171,7 @@ def gaussian_blur(x: jax.Array, sigma: jax.Array, radius: int) -> jax.Array:
         pad[axis] = (radius, radius)
         yp = jnp.pad(y, pad, mode="reflect")
         size = y.shape[axis]
-        return sum(
-            _b(k[:, i]) * jax.lax.slice_in_dim(yp, i, i + size, axis=axis)
-            for i in range(2 * radius + 1)
-        )
+        return sum(_b(k[:, i]) * jax.lax.slice_in_dim(yp, i, i + size, axis=axis) for i in range(2 * radius + 1))
 
     return along(along(x, 3), 2)
 
@@ -197,9 +194,7 @@ def color_augment(rng: jax.Array, x: jax.Array, data_cfg: Any) -> jax.Array:
     """
     k_color, k_blur, k_sigma = jax.random.split(rng, 3)
     n = x.shape[0]
-    params = sample_color_params(
-        k_color, n, data_cfg.color_strength, data_cfg.color_prob, data_cfg.grayscale_prob
-    )
+    params = sample_color_params(k_color, n, data_cfg.color_strength, data_cfg.color_prob, data_cfg.grayscale_prob)
     y = apply_color(x, params)
     if data_cfg.blur_prob > 0:
         lo, hi = (s * data_cfg.crop_size / 224 for s in data_cfg.blur_sigma)

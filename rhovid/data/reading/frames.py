@@ -108,9 +108,9 @@ def views(
             return augment.crop_and_resize(frames, crop, cfg.crop_size, unit)
 
         if shared is not None:
-            first = lambda unit: augment.crop_and_resize(shared, window, cfg.crop_size, unit)  # noqa: E731
+            first = lambda unit: augment.crop_and_resize(shared, window, cfg.crop_size, unit)
         else:
-            first = lambda unit: frames_at(idx, unit)  # noqa: E731
+            first = lambda unit: frames_at(idx, unit)
         if not photometric:  # uint8 straight through: resize, flip, round
             return augment.flip_only(k_aug, tf.cast(first(False) + 0.5, tf.uint8), cfg)  # rounded
         clip = first(True)

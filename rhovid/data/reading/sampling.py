@@ -34,9 +34,7 @@ def fold_in(key: Key, data: int | tf.Tensor) -> Key:
     The result is `[H(key), data]` where H is a Philox draw keyed by `key`, so distinct `data`
     under one key always give distinct seeds (hence independent Philox streams).
     """
-    mixed = tf.random.stateless_uniform(
-        [], seed=key, minval=None, maxval=None, dtype=tf.int64
-    )  # full-range int64
+    mixed = tf.random.stateless_uniform([], seed=key, minval=None, maxval=None, dtype=tf.int64)  # full-range int64
     return tf.stack([mixed, tf.cast(data, tf.int64)])
 
 
@@ -45,16 +43,12 @@ def split_key(key: Key, num: int) -> list[Key]:
     return [fold_in(key, i) for i in range(num)]
 
 
-def stored_stride(
-    frame_stride: float, fps: tf.Tensor, target_fps: float = 30.0
-) -> tf.Tensor:
+def stored_stride(frame_stride: float, fps: tf.Tensor, target_fps: float = 30.0) -> tf.Tensor:
     """The stride τ (frames at `target_fps`) in frames of the stored video: τ·fps/target_fps."""
     return tf.cast(frame_stride, tf.float32) * tf.cast(fps, tf.float32) / target_fps
 
 
-def clip_frame_indices(
-    starts: tf.Tensor, strides: tf.Tensor, num_frames: tf.Tensor, clip_len: int
-) -> tf.Tensor:
+def clip_frame_indices(starts: tf.Tensor, strides: tf.Tensor, num_frames: tf.Tensor, clip_len: int) -> tf.Tensor:
     """Frame indices of clips starting at `starts` (stored frames) with per-clip `strides`.
 
     Args:
@@ -119,9 +113,7 @@ def sample_clip_starts(
     return tf.cond(tf.reduce_any(ok), lambda: tries[first_ok], lambda: fallback)
 
 
-def _constructive_starts(
-    key: Key, max_starts: tf.Tensor, min_gap: tf.Tensor, max_gap: tf.Tensor
-) -> tf.Tensor:
+def _constructive_starts(key: Key, max_starts: tf.Tensor, min_gap: tf.Tensor, max_gap: tf.Tensor) -> tf.Tensor:
     """Starts with every consecutive gap in [min_gap, max_gap] when that fits in the video."""
     num_clips = max_starts.shape[0]
     k_gap, k_first, k_perm = split_key(key, 3)

@@ -29,15 +29,25 @@ def num_train_examples(config: ml_collections.ConfigDict) -> int:
 def make_pretrain_source(config: ml_collections.ConfigDict, start_step: int = 0):
     """The pretraining batch stream of `config` for this process, from `start_step` on."""
     d = config.data
-    common = dict(global_batch_size=config.batch_size, seed=config.seed, start_step=start_step,
-                  process_index=jax.process_index(), process_count=jax.process_count())
+    common = dict(
+        global_batch_size=config.batch_size,
+        seed=config.seed,
+        start_step=start_step,
+        process_index=jax.process_index(),
+        process_count=jax.process_count(),
+    )
     if registry.kind(d) == "synthetic":
-        from rhovid.data.reading.synthetic import SyntheticSource  # noqa: PLC0415
+        from rhovid.data.reading.synthetic import SyntheticSource
 
-        return SyntheticSource(num_videos=d.num_train_videos, num_views=num_views(d),
-                               num_frames=d.num_frames, frame_stride=d.frame_stride,
-                               crop_size=d.crop_size, **common)
-    from rhovid.data.reading import streams  # noqa: PLC0415 (imports TensorFlow)
+        return SyntheticSource(
+            num_videos=d.num_train_videos,
+            num_views=num_views(d),
+            num_frames=d.num_frames,
+            frame_stride=d.frame_stride,
+            crop_size=d.crop_size,
+            **common,
+        )
+    from rhovid.data.reading import streams  # imports TensorFlow
 
     registry.ensure_built(d)
     return streams.make_pretrain_source(d, **common)

@@ -64,15 +64,21 @@ def _parallel(data_cfg: Any) -> int:
 
 def _local_batch(global_batch_size: int, process_count: int) -> int:
     if global_batch_size % process_count:
-        raise ValueError(
-            f"global batch {global_batch_size} is not divisible by process_count={process_count}."
-        )
+        raise ValueError(f"global batch {global_batch_size} is not divisible by process_count={process_count}.")
     return global_batch_size // process_count
 
 
 def _stream(
-    data_cfg: Any, split: str, fn: Callable, *, global_batch_size: int, seed: int, start_step: int,
-    process_index: int, process_count: int, num_steps: int | None,
+    data_cfg: Any,
+    split: str,
+    fn: Callable,
+    *,
+    global_batch_size: int,
+    seed: int,
+    start_step: int,
+    process_index: int,
+    process_count: int,
+    num_steps: int | None,
 ) -> Source:
     """Seeded epochs of one host's slice from step `start_step`, mapped by fn(key, ex)."""
     local = _local_batch(global_batch_size, process_count)
@@ -92,16 +98,24 @@ def _stream(
     # start of the next): more in a row means nothing is readable.
     skips = tfrecords.SkipReport(2 * part.num_local, f"{data_cfg.name}/{split}")
     ds = tfrecords.decode_or_skip(
-        ds, lambda p, r: fn(sampling.fold_in(sampling.fold_in(base, 2), p), part.parse(r)),
-        _parallel(data_cfg), skips,
+        ds,
+        lambda p, r: fn(sampling.fold_in(sampling.fold_in(base, 2), p), part.parse(r)),
+        _parallel(data_cfg),
+        skips,
     )
     ds = ds.batch(local, drop_remainder=True).prefetch(tf.data.AUTOTUNE)
     return Source(ds.with_options(_options()), part.num_examples, skips=skips)
 
 
 def make_pretrain_source(
-    data_cfg: Any, *, global_batch_size: int, seed: int, start_step: int = 0,
-    process_index: int = 0, process_count: int = 1, num_steps: int | None = None,
+    data_cfg: Any,
+    *,
+    global_batch_size: int,
+    seed: int,
+    start_step: int = 0,
+    process_index: int = 0,
+    process_count: int = 1,
+    num_steps: int | None = None,
     augmentation: augment.AugmentConfig | None = None,
 ) -> Source:
     """The endless pretraining stream: dict(clips=uint8 [B_local, V, T, S, S, 3]).
@@ -121,23 +135,43 @@ def make_pretrain_source(
     def fn(key, ex):
         k_idx, k_views = sampling.split_key(key, 2)
         indices = sampling.sample_clips(
-            k_idx, ex[records.NUM_FRAMES], ex[records.FPS], num_clips=rho,
-            clip_len=data_cfg.num_frames, frame_stride=data_cfg.frame_stride,
-            target_fps=data_cfg.target_fps, min_distance_s=data_cfg.min_clip_distance_s,
-            max_distance_s=data_cfg.max_clip_distance_s, fps_jitter=data_cfg.fps_jitter,
+            k_idx,
+            ex[records.NUM_FRAMES],
+            ex[records.FPS],
+            num_clips=rho,
+            clip_len=data_cfg.num_frames,
+            frame_stride=data_cfg.frame_stride,
+            target_fps=data_cfg.target_fps,
+            min_distance_s=data_cfg.min_clip_distance_s,
+            max_distance_s=data_cfg.max_clip_distance_s,
+            fps_jitter=data_cfg.fps_jitter,
         )  # [ρ, T]
         return {"clips": frames.views(k_views, ex, indices, max(rho, 2), cfg)}
 
     return _stream(
-        data_cfg, data_cfg.train_split, fn, global_batch_size=global_batch_size, seed=seed,
-        start_step=start_step, process_index=process_index, process_count=process_count,
+        data_cfg,
+        data_cfg.train_split,
+        fn,
+        global_batch_size=global_batch_size,
+        seed=seed,
+        start_step=start_step,
+        process_index=process_index,
+        process_count=process_count,
         num_steps=num_steps,
     )
 
 
 def make_supervised_source(
-    data_cfg: Any, split: str, *, global_batch_size: int, seed: int, start_step: int = 0,
-    process_index: int = 0, process_count: int = 1, color: bool = False, num_steps: int | None = None,
+    data_cfg: Any,
+    split: str,
+    *,
+    global_batch_size: int,
+    seed: int,
+    start_step: int = 0,
+    process_index: int = 0,
+    process_count: int = 1,
+    color: bool = False,
+    num_steps: int | None = None,
 ) -> Source:
     """Endless labelled training views: dict(clips=uint8 [B_local, 1, T, S, S, 3], label=int32).
 
@@ -150,16 +184,30 @@ def make_supervised_source(
 
     def fn(key, ex):
         k_idx, k_views = sampling.split_key(key, 2)
-        indices = sampling.sample_clips(
-            k_idx, ex[records.NUM_FRAMES], ex[records.FPS], num_clips=1,
-            clip_len=data_cfg.num_frames, frame_stride=data_cfg.frame_stride,
-            target_fps=data_cfg.target_fps,
-        ) if not segmented else segments.segment_indices(k_idx, ex[records.NUM_FRAMES], data_cfg.num_frames, train=True)
+        indices = (
+            sampling.sample_clips(
+                k_idx,
+                ex[records.NUM_FRAMES],
+                ex[records.FPS],
+                num_clips=1,
+                clip_len=data_cfg.num_frames,
+                frame_stride=data_cfg.frame_stride,
+                target_fps=data_cfg.target_fps,
+            )
+            if not segmented
+            else segments.segment_indices(k_idx, ex[records.NUM_FRAMES], data_cfg.num_frames, train=True)
+        )
         return {"clips": frames.views(k_views, ex, indices, 1, cfg), "label": _label(ex, label_key)}
 
     return _stream(
-        data_cfg, split, fn, global_batch_size=global_batch_size, seed=seed,
-        start_step=start_step, process_index=process_index, process_count=process_count,
+        data_cfg,
+        split,
+        fn,
+        global_batch_size=global_batch_size,
+        seed=seed,
+        start_step=start_step,
+        process_index=process_index,
+        process_count=process_count,
         num_steps=num_steps,
     )
 
@@ -171,8 +219,15 @@ def _label(ex: dict[str, tf.Tensor], key: str) -> tf.Tensor:
 
 
 def make_eval_source(
-    data_cfg: Any, split: str, *, batch_size: int, num_clips: int, num_crops: int,
-    process_index: int = 0, process_count: int = 1, label_keys: Sequence[str] | None = None,
+    data_cfg: Any,
+    split: str,
+    *,
+    batch_size: int,
+    num_clips: int,
+    num_crops: int,
+    process_index: int = 0,
+    process_count: int = 1,
+    label_keys: Sequence[str] | None = None,
 ) -> Source:
     """Deterministic test views, every example exactly once over all processes.
 
@@ -192,16 +247,25 @@ def make_eval_source(
         raise ValueError(f"Segment sampling has one view per video; set data.num_test_clips=1, not {num_clips}.")
 
     def fn(index, raw):
-        readable = tf.debugging.Assert(tf.strings.length(raw["record"]) > 0, [
-            "Unreadable record (the shard is corrupt or truncated there): record", raw["index"], "of",
-            raw["file"]])
+        readable = tf.debugging.Assert(
+            tf.strings.length(raw["record"]) > 0,
+            ["Unreadable record (the shard is corrupt or truncated there): record", raw["index"], "of", raw["file"]],
+        )
         with tf.control_dependencies([readable]):
             ex = part.parse(tf.identity(raw["record"]))
         strings = ex[records.VIDEO]
-        indices = sampling.uniform_clips(
-            ex[records.NUM_FRAMES], ex[records.FPS], num_clips=num_clips, clip_len=t_len,
-            frame_stride=data_cfg.frame_stride, target_fps=data_cfg.target_fps,
-        ) if not segmented else segments.segment_indices(None, ex[records.NUM_FRAMES], t_len, train=False)  # [K, T]
+        indices = (
+            sampling.uniform_clips(
+                ex[records.NUM_FRAMES],
+                ex[records.FPS],
+                num_clips=num_clips,
+                clip_len=t_len,
+                frame_stride=data_cfg.frame_stride,
+                target_fps=data_cfg.target_fps,
+            )
+            if not segmented
+            else segments.segment_indices(None, ex[records.NUM_FRAMES], t_len, train=False)
+        )  # [K, T]
         h, w = frames.frame_hw(strings, indices[0, 0])
         windows = augment.eval_crop_windows(h, w, size, short, num_crops)  # [S, 4]
 
@@ -216,10 +280,12 @@ def make_eval_source(
         return {
             "clips": frames.counted(
                 tf.reshape(views, [num_clips * num_crops, t_len, size, size, 3]),
-                "delivered", num_clips * num_crops * t_len,
+                "delivered",
+                num_clips * num_crops * t_len,
             ),
             "label": labels if label_keys else labels[keys[0]],
-            "index": index, "mask": tf.constant(True),
+            "index": index,
+            "mask": tf.constant(True),
         }
 
     per_host = math.ceil(part.num_examples / process_count)
@@ -230,7 +296,8 @@ def make_eval_source(
     filler = {
         "clips": tf.zeros([num_clips * num_crops, t_len, size, size, 3], tf.uint8),
         "label": {k: tf.constant(0, tf.int32) for k in keys} if label_keys else tf.constant(0, tf.int32),
-        "index": tf.constant(-1, tf.int64), "mask": tf.constant(False),
+        "index": tf.constant(-1, tf.int64),
+        "mask": tf.constant(False),
     }
     ds = ds.concatenate(tf.data.Dataset.from_tensors(filler).repeat(pad))
     ds = ds.batch(batch_size, drop_remainder=True).prefetch(tf.data.AUTOTUNE)

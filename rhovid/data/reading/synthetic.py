@@ -16,12 +16,26 @@ import numpy as np
 class SyntheticSource:
     """Yields {'clips': uint8 [B_local, V, T, H, W, 3]} forever, starting at `start_step`."""
 
-    def __init__(self, *, num_videos: int, num_views: int, num_frames: int, frame_stride: int,
-                 crop_size: int, global_batch_size: int, seed: int, start_step: int = 0,
-                 process_index: int = 0, process_count: int = 1, video_frames: int = 16):
+    def __init__(
+        self,
+        *,
+        num_videos: int,
+        num_views: int,
+        num_frames: int,
+        frame_stride: int,
+        crop_size: int,
+        global_batch_size: int,
+        seed: int,
+        start_step: int = 0,
+        process_index: int = 0,
+        process_count: int = 1,
+        video_frames: int = 16,
+    ):
         if num_videos < global_batch_size:
-            raise ValueError(f"data.num_train_videos={num_videos} is smaller than the batch "
-                             f"({global_batch_size}); raise it for the synthetic source.")
+            raise ValueError(
+                f"data.num_train_videos={num_videos} is smaller than the batch "
+                f"({global_batch_size}); raise it for the synthetic source."
+            )
         self.num_examples = num_videos
         self._b_local = global_batch_size // process_count
         self._offset = process_index * self._b_local
@@ -45,7 +59,7 @@ class SyntheticSource:
         epoch, index = divmod(step, steps_per_epoch)
         order = np.random.default_rng((self._seed, epoch)).permutation(self.num_examples)
         local = slice(self._offset, self._offset + self._b_local)  # this process's share
-        ids = order[index * self._global_batch:][local]
+        ids = order[index * self._global_batch :][local]
         n_frames = self._videos.shape[1]
         rng = np.random.default_rng((self._seed, 1, step))  # drawn for the global batch, then sliced
         starts = rng.integers(0, n_frames, (self._global_batch, self._v))[local]

@@ -56,9 +56,7 @@ def host_split(data_cfg: Any, split: str, process_index: int, process_count: int
     try:
         info = builder.info.splits[split]
     except (KeyError, ValueError) as e:
-        raise ValueError(
-            f"Split {split!r} not in {data_cfg.name}; it has {sorted(builder.info.splits.keys())}."
-        ) from e
+        raise ValueError(f"Split {split!r} not in {data_cfg.name}; it has {sorted(builder.info.splits.keys())}.") from e
     n = info.num_examples
     lo, hi = _host_range(n, process_index, process_count, f"{data_cfg.name}/{split}")
     files, skips, takes = _slice_instructions(info.file_instructions, lo, hi)
@@ -99,11 +97,13 @@ def _records(file: tf.Tensor, skip: tf.Tensor, take: tf.Tensor) -> tf.data.Datas
     """
     good = tf.data.TFRecordDataset(file, buffer_size=_READ_BUFFER).skip(skip).take(take)
     padded = good.ignore_errors(log_warning=True).concatenate(tf.data.Dataset.from_tensors(b"").repeat())
-    return tf.data.Dataset.zip({
-        "file": tf.data.Dataset.from_tensors(file).repeat(),
-        "index": tf.data.Dataset.range(skip, skip + take),  # ends the zip after `take` elements
-        "record": padded,
-    })
+    return tf.data.Dataset.zip(
+        {
+            "file": tf.data.Dataset.from_tensors(file).repeat(),
+            "index": tf.data.Dataset.range(skip, skip + take),  # ends the zip after `take` elements
+            "record": padded,
+        }
+    )
 
 
 def _example_parser(features: tfds.features.FeaturesDict) -> Callable[[tf.Tensor], dict[str, tf.Tensor]]:
@@ -183,9 +183,13 @@ class SkipReport:
                 return tf.constant(True)
 
         def broken():
-            check = tf.debugging.Assert(self._in_a_row.assign_add(1) < self.max_in_a_row, [
-                f"{self.max_in_a_row} records in a row of {self.what} could not be read or decoded "
-                "(see the warnings above); the dataset looks broken: prepare it again."])
+            check = tf.debugging.Assert(
+                self._in_a_row.assign_add(1) < self.max_in_a_row,
+                [
+                    f"{self.max_in_a_row} records in a row of {self.what} could not be read or decoded "
+                    "(see the warnings above); the dataset looks broken: prepare it again."
+                ],
+            )
             with tf.control_dependencies([check]):
                 logged = tf.py_function(self._log, [meta["file"], meta["index"], meta["unreadable"]], tf.bool)
             return tf.reshape(logged, [])
@@ -197,11 +201,20 @@ class SkipReport:
         name = file.numpy().decode()
         n = self._per_file[name] = self._per_file.get(name, 0) + 1
         if n & (n - 1) == 0:  # 1, 2, 4, 8, ...
-            why = ("unreadable: the shard is corrupt or cut short at or before it, and TFRecord cannot "
-                   "resynchronise, so the rest of the shard is skipped too" if unreadable else
-                   "it does not parse as an example, or a sampled frame is not a valid JPEG")
-            logging.warning("Skipped record %d of %s: %s (skipped so far: %d in this file, %d in all).",
-                            int(index), name, why, n, self.count)
+            why = (
+                "unreadable: the shard is corrupt or cut short at or before it, and TFRecord cannot "
+                "resynchronise, so the rest of the shard is skipped too"
+                if unreadable
+                else "it does not parse as an example, or a sampled frame is not a valid JPEG"
+            )
+            logging.warning(
+                "Skipped record %d of %s: %s (skipped so far: %d in this file, %d in all).",
+                int(index),
+                name,
+                why,
+                n,
+                self.count,
+            )
         return False
 
 
@@ -224,6 +237,7 @@ def decode_or_skip(ds: tf.data.Dataset, fn: Callable, parallel: int, skips: Skip
         done = done.map(_plain(lambda out: (out, tf.constant(True, tf.bool), meta)))
         return done.concatenate(tf.data.Dataset.from_tensors((fallback, tf.constant(False, tf.bool), meta))).take(1)
 
-    ds = ds.interleave(_plain(attempt), cycle_length=parallel, block_length=1, num_parallel_calls=parallel,
-                       deterministic=True)
+    ds = ds.interleave(
+        _plain(attempt), cycle_length=parallel, block_length=1, num_parallel_calls=parallel, deterministic=True
+    )
     return ds.filter(_plain(skips.keep)).map(_plain(lambda out, ok, meta: out))

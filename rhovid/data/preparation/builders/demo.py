@@ -284,7 +284,7 @@ def render_video(
     cols = anchor[:, 0, None] + span + half
     canvas = np.zeros((num_frames, size + 2 * half, size + 2 * half), np.float32)
     canvas[np.arange(num_frames)[:, None, None], rows[:, :, None], cols[:, None, :]] = window
-    alpha = np.clip(canvas[:, half:half + size, half:half + size], 0.0, 1.0)[..., None]  # [T, S, S, 1]
+    alpha = np.clip(canvas[:, half : half + size, half : half + size], 0.0, 1.0)[..., None]  # [T, S, S, 1]
 
     yy, xx = np.mgrid[0:size, 0:size].astype(np.float32) + 0.5  # [S, S]
     # Lighting: a global gain and a gradient whose direction turns, both with random phases.

@@ -40,6 +40,8 @@ def plans(source: str, *, name: str | None = None, **unused) -> list[builders.Da
     if plan.unlisted:
         plan.notes.append(f"{len(plan.unlisted)} videos directly in {source} have no class folder.")
     if index.repeated_dirs:
-        plan.notes.append(f"{len(index.repeated_dirs)} symlinked folders lead to folders already listed "
-                          f"(entered once): {', '.join(index.repeated_dirs[:3])}.")
+        plan.notes.append(
+            f"{len(index.repeated_dirs)} symlinked folders lead to folders already listed "
+            f"(entered once): {', '.join(index.repeated_dirs[:3])}."
+        )
     return [plan]
