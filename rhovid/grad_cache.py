@@ -15,14 +15,14 @@ chunk's activations, not V/k of them. The price is one extra forward pass (about
 compute). By the chain rule the result is exactly the gradient of the loss of the stacked
 outputs, provided each chunk's forward is a function of that chunk alone.
 
-BatchNorm is the one thing that is not: the plain step normalises over all B·V clips together,
-which no chunked computation can reproduce. Here BN statistics are those of each chunk (its B·k
-clips: the k views of every video; groups of `model.bn_group_size` clips inside it if that is
-set). That is the plain step with BN groups = chunks of views laid out view-major, which is what
-tests/test_memory_flat.py compares against, and it is the official code's behaviour for clips
-encoded sequentially (BN per clip batch). Running statistics are the mean of the chunks' updates,
-which equals BatchNorm's own update with one group per chunk (it averages the groups' means and
-unbiased variances): the same numbers as that reference, to float rounding.
+BatchNorm is the one thing that could break that: BN statistics are computed over groups of clips.
+With the default grouping (`model.bn_mix_views=False`: every BN group holds clips of one view, as
+the official code's one-view-per-pass encoders do) a chunk of whole views holds whole BN groups,
+so the chunked step computes exactly the statistics and gradients of the plain step
+(tests/test_memory_flat.py). With `bn_mix_views=True` (groups mixing the views of a video) the
+statistics become those of each chunk of views instead. Running statistics are the mean of the
+chunks' updates, which equals BatchNorm's own update with one group per chunk (it averages the
+groups' means and unbiased variances).
 
 Layout: chunk c holds views [c·k, (c+1)·k) of every video, B-major inside the chunk, so a
 batch sharded on videos stays sharded on videos inside every chunk.
