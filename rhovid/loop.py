@@ -37,7 +37,7 @@ import ml_collections
 import numpy as np
 from absl import logging
 
-from rhovid import checkpoint, writers
+from rhovid import checkpoint, run_config, writers
 from rhovid import workdir as workdir_lib
 
 StepFn = Callable[[Any, Any], tuple[Any, Mapping[str, jax.Array]]]
@@ -139,12 +139,12 @@ def run(config: ml_collections.ConfigDict, workdir: str, program: Program) -> Re
     """
     lock = workdir_lib.WorkdirLock(workdir, enabled=jax.process_index() == 0)
     with lock:  # before anything in the workdir is read or cleaned (orbax cleans at start-up)
-        checkpoint.check_compatible(config, workdir, allow_changes=config.allow_config_change)
+        run_config.check_compatible(config, workdir, allow_changes=config.allow_config_change)
         ckpt = checkpoint.Checkpointer(workdir, every_steps=config.checkpoint_every_steps, keep=config.keep_checkpoints)
         writer = None
         try:
             state, start_step = ckpt.restore_latest(program.state)  # skips (and sets aside) damaged steps
-            checkpoint.save_config(config, workdir, step=start_step)  # a changed recipe is recorded
+            run_config.save_config(config, workdir, step=start_step)  # a changed recipe is recorded
             total = program.total_steps
             if start_step >= total:
                 logging.info(

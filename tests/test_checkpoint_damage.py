@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from absl import logging as absl_logging
 
-from rhovid import checkpoint
+from rhovid import checkpoint, run_config
 from rhovid.errors import UserError
 from rhovid.state import TrainState
 
@@ -146,7 +146,7 @@ def test_a_state_that_does_not_fit_is_not_called_damage(tmp_path):
 
 def test_load_pretrained_skips_a_damaged_latest_step(tmp_path, warnings):
     workdir = str(tmp_path)
-    checkpoint.save_config(_config(), workdir)
+    run_config.save_config(_config(), workdir)
     _save(workdir, [1, 2])
     _truncate(os.path.join(workdir, "checkpoints", "2"))
     pretrained = checkpoint.load_pretrained(workdir)

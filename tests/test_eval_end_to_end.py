@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 from flax import traverse_util
 
-from rhovid import checkpoint, presets, sharding
+from rhovid import checkpoint, presets, run_config, sharding
 from rhovid import config as config_lib
 from rhovid.eval import finetune, knn, linear
 from rhovid.models.resnet3d import build_backbone
@@ -151,7 +151,7 @@ def test_finetune_two_splits_end_to_end(workspace):
 def test_resume_refuses_a_different_evaluation(workspace, tmp_path):
     """A workdir holding a linear probe at lr 64 refuses the same probe at lr 1 (the shared guard)."""
     first = eval_config("linear", "tiny,steps=4", workspace, **{"batch_size": 8, "optim.base_lr": 64.0})
-    checkpoint.save_config(first, str(tmp_path))
+    run_config.save_config(first, str(tmp_path))
     config = eval_config("linear", "tiny,steps=4", workspace, **{"batch_size": 8, "optim.base_lr": 1.0})
     with pytest.raises(ValueError, match=r"optim\.base_lr.*64\.0.*1\.0"):
         linear.run(config, str(tmp_path))

@@ -11,7 +11,7 @@ import jax
 import numpy as np
 import pytest
 
-from rhovid import checkpoint, presets
+from rhovid import checkpoint, presets, run_config
 from rhovid import config as config_lib
 from rhovid.pretrain import train as pretrain
 from rhovid.writers import read_jsonl
@@ -76,7 +76,7 @@ def test_unknown_config_key_fails_loudly():
 
 
 def test_workdir_with_a_different_config_is_refused(tmp_path):
-    checkpoint.save_config(_tiny("byol"), str(tmp_path))
+    run_config.save_config(_tiny("byol"), str(tmp_path))
     with pytest.raises(ValueError, match="method: checkpoint has 'byol', config has 'simclr'"):
         pretrain(_tiny("simclr"), str(tmp_path))
 

@@ -19,7 +19,7 @@ from typing import Any
 import ml_collections
 from absl import logging
 
-CONFIG_FILE = "config.json"  # what every rhovid workdir holds (rhovid.checkpoint.CONFIG_FILE)
+CONFIG_FILE = "config.json"  # what every rhovid workdir holds (rhovid.run_config.CONFIG_FILE)
 
 # The clips a backbone was trained on: the evaluation must cut the same ones.
 CLIP_KEYS = ("data.num_frames", "data.frame_stride", "data.target_fps", "data.crop_size",
