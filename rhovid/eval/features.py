@@ -233,3 +233,24 @@ def extract_split_features(
         max_examples=max_examples,
     )
     return SplitFeatures(out["features"], out["label"].astype(np.int64))
+
+
+def train_and_test_features(
+    config: ml_collections.ConfigDict, backbone: Backbone, mesh: jax.sharding.Mesh
+) -> tuple[SplitFeatures, SplitFeatures]:
+    """Frozen-backbone features of the train split and of the eval split, for kNN and the fast probe.
+
+    Train videos give `eval.train_clips × eval.train_crops` views (capped at `eval.max_train_videos`),
+    test videos the protocol's `data.num_test_clips × data.num_test_crops` (capped at
+    `eval.max_eval_videos`).
+    """
+    feature_fn = make_feature_fn(backbone.apply_fn, config.data)
+    extract = functools.partial(
+        extract_split_features, feature_fn, backbone.variables, config.data, mesh=mesh,
+        batch_size=config.eval.batch_size,
+    )  # fmt: skip
+    train = extract(config.data.train_split, num_clips=config.eval.train_clips,
+                    num_crops=config.eval.train_crops, max_examples=config.eval.max_train_videos)  # fmt: skip
+    test = extract(config.data.eval_split, num_clips=config.data.num_test_clips,
+                   num_crops=config.data.num_test_crops, max_examples=config.eval.max_eval_videos)  # fmt: skip
+    return train, test

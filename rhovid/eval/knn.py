@@ -177,27 +177,7 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> dict:
     """
     mesh = sharding.make_mesh()
     backbone = features_lib.load_backbone(config, mesh)
-    feature_fn = features_lib.make_feature_fn(backbone.apply_fn, config.data)
-    extract = functools.partial(
-        features_lib.extract_split_features,
-        feature_fn,
-        backbone.variables,
-        config.data,
-        mesh=mesh,
-        batch_size=config.eval.batch_size,
-    )
-    bank = extract(
-        config.data.train_split,
-        num_clips=config.eval.train_clips,
-        num_crops=config.eval.train_crops,
-        max_examples=config.eval.max_train_videos,
-    )
-    test = extract(
-        config.data.eval_split,
-        num_clips=config.data.num_test_clips,
-        num_crops=config.data.num_test_crops,
-        max_examples=config.eval.max_eval_videos,
-    )
+    bank, test = features_lib.train_and_test_features(config, backbone, mesh)
     num_classes = registry.num_classes(config.data)
     logging.info("kNN: bank %s, queries %s, %d classes.", bank.features.shape, test.features.shape, num_classes)
     votes = knn_predict(

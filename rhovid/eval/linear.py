@@ -18,7 +18,6 @@ once and fit an L2-regularised multinomial logistic regression (`probe.py`) in s
 from __future__ import annotations
 
 import dataclasses
-import functools
 
 import flax.linen as nn
 import jax
@@ -147,27 +146,7 @@ def run_fast(config: ml_collections.ConfigDict, workdir: str) -> dict:
     """Fast probe: features once (view-averaged), logistic regression, multi-view test features."""
     mesh = sharding.make_mesh()
     backbone = features_lib.load_backbone(config, mesh)
-    feature_fn = features_lib.make_feature_fn(backbone.apply_fn, config.data)
-    extract = functools.partial(
-        features_lib.extract_split_features,
-        feature_fn,
-        backbone.variables,
-        config.data,
-        mesh=mesh,
-        batch_size=config.eval.batch_size,
-    )
-    train = extract(
-        config.data.train_split,
-        num_clips=config.eval.train_clips,
-        num_crops=config.eval.train_crops,
-        max_examples=config.eval.max_train_videos,
-    )
-    test = extract(
-        config.data.eval_split,
-        num_clips=config.data.num_test_clips,
-        num_crops=config.data.num_test_crops,
-        max_examples=config.eval.max_eval_videos,
-    )
+    train, test = features_lib.train_and_test_features(config, backbone, mesh)
     num_classes = registry.num_classes(config.data)
     fitted = probe.fit_logistic_probe(
         train.features.mean(1),
