@@ -5,8 +5,8 @@ import os
 
 import pytest
 
-from rhovid import checkpoint, run_config
 from rhovid import config as config_lib
+from rhovid import run_config
 from rhovid.errors import UserError
 
 
