@@ -19,6 +19,7 @@ import contextlib
 import difflib
 import os
 import re
+import signal
 import sys
 import tempfile
 from collections.abc import Callable, Iterator, Sequence
@@ -361,3 +362,18 @@ def _resolve_config_flags(argv: list[str]) -> list[str]:
                 continue
         out.append(arg)
     return out
+
+
+def exit_cleanly_on_sigterm() -> None:
+    """`python -m rhovid.main`: SIGTERM before the training loop takes over exits 0, nothing to save.
+
+    A preempted job (TPU maintenance, SLURM) can be signalled while it is still starting up; that
+    is not a failure. Installed when the package is first imported, so it covers the start-up
+    imports too; the loop replaces it with its save-and-stop handler while it trains.
+    """
+
+    def handler(signum, frame):
+        sys.stderr.write("rhovid.main: SIGTERM before training started: nothing to save; exiting.\n")
+        raise SystemExit(0)
+
+    signal.signal(signal.SIGTERM, handler)

@@ -7,7 +7,6 @@ dispatches on `config.task` through the task registry (`rhovid.tasks`).
 from __future__ import annotations
 
 import os
-import signal
 
 from absl import app, flags, logging
 from ml_collections import config_flags
@@ -122,12 +121,5 @@ def _check_workdir(workdir: str | None) -> None:
         raise UserError(f"--workdir={workdir} is a file, not a directory; pass a new or existing directory.")
 
 
-def _exit_before_training(signum, frame):
-    """SIGTERM before the training loop has taken over: nothing to save, a clean exit (status 0)."""
-    logging.warning("SIGTERM before training started: nothing to save; exiting.")
-    raise SystemExit(0)
-
-
 if __name__ == "__main__":
-    signal.signal(signal.SIGTERM, _exit_before_training)  # the loop installs its own while it runs
     cli.run(main)
