@@ -374,6 +374,7 @@ def exit_cleanly_on_sigterm() -> None:
 
     def handler(signum, frame):
         sys.stderr.write("rhovid.main: SIGTERM before training started: nothing to save; exiting.\n")
-        raise SystemExit(0)
+        sys.stderr.flush()
+        os._exit(0)  # at once: a SystemExit raised inside a native import can wait on its threads
 
     signal.signal(signal.SIGTERM, handler)
