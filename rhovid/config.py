@@ -114,6 +114,9 @@ def base_config(method: str) -> ml_collections.ConfigDict:
     c.data.shuffle_buffer = 1024
     c.data.num_parallel_calls = -1  # -1 = tf.data.AUTOTUNE
     c.data.eval_short_side = 256
+    # Test crops of 256² (at 224² training crops; scaled by crop_size/224 like eval_short_side),
+    # cut after resizing the short side to eval_short_side: the paper's and the official test views.
+    c.data.eval_crop_size = 256
     c.data.num_test_clips = 10
     c.data.num_test_crops = 3
 
@@ -233,6 +236,11 @@ def validate(c: ml_collections.ConfigDict, num_devices: int) -> None:
         fail(
             f"data.crop_size={c.data.crop_size} is larger than the evaluation frames (short side "
             f"data.eval_short_side={c.data.eval_short_side}); lower crop_size or raise eval_short_side."
+        )
+    if not 1 <= c.data.eval_crop_size <= c.data.eval_short_side:
+        fail(
+            f"data.eval_crop_size={c.data.eval_crop_size} must be in [1, data.eval_short_side="
+            f"{c.data.eval_short_side}]: a test crop is cut from the resized frame; lower it or raise eval_short_side."
         )
     if c.optim.optimizer not in ("sgd", "lars"):
         fail(f"optim.optimizer={c.optim.optimizer!r}; use 'sgd' or 'lars'.")

@@ -15,7 +15,8 @@ those of a prepared dataset's clips:
 2. clips of `data.num_frames` frames, `data.frame_stride` apart (counted at `target_fps`), either
    back to back over the whole video (retrieval within a video) or `num_clips` evenly spaced ones
    (`rhovid.data.reading.sampling.uniform_clips`, the test views);
-3. the centre crop of `data.crop_size` (`rhovid.data.reading.augment.eval_crop_windows`, one crop);
+3. the centre crop of the evaluation's test-crop size (`data.eval_crop_size`, scaled like
+   `eval_short_side`; `rhovid.data.reading.augment.eval_crop_windows`, one crop);
 4. the backbone in inference mode (BN running statistics) on clips normalised as the train step
    normalises them (`rhovid.eval.features.make_feature_fn`): pooled features [D].
 
@@ -147,15 +148,15 @@ def crop_clips(frames: Sequence[bytes] | np.ndarray, indices: np.ndarray, data_c
       data_cfg: the run's `config.data` (crop_size, eval_short_side).
 
     Returns:
-      uint8 [K, T, C, C, 3]: each frame's centre crop of side crop_size·min(H, W)/short_side,
-      resized to C = crop_size (bilinear), exactly as `rhovid.data.reading.streams.make_eval_source`
+      uint8 [K, T, C, C, 3]: each frame's centre crop of side C·min(H, W)/short_side, resized to
+      C = `augment.eval_crop_size(data_cfg)` (bilinear), exactly as `rhovid.data.reading.streams.make_eval_source`
       with one crop.
     """
     import tensorflow as tf
 
     from rhovid.data.reading import augment
 
-    size = data_cfg.crop_size
+    size = augment.eval_crop_size(data_cfg)
     cache: dict[int, np.ndarray] = {}
 
     def frame(i: int) -> np.ndarray:  # each frame decoded once, with the reader's JPEG decoder

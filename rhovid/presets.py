@@ -73,6 +73,7 @@ def tiny(c: ml_collections.ConfigDict, value: str | None = None) -> None:
     c.data.num_frames = 4
     c.data.frame_stride = 2
     c.data.crop_size = 32
+    c.data.eval_crop_size = 224  # test crops at the training crop size: one compiled shape
     c.model.depth = 14  # one bottleneck per stage: every code path, a fraction of the compile time
     c.model.width = 8
     c.model.mlp_dim = 64
@@ -211,6 +212,7 @@ def _demo_data(c: ml_collections.ConfigDict) -> None:
     # the frame). A short side of 448 would cut the centre 32² of the full-resolution frame: the
     # digit, 32 px, would be out of view in most clips (measured: digit probes at chance).
     c.data.eval_short_side = 224
+    c.data.eval_crop_size = 224  # the test view is the whole frame, at the training crop size
     c.data.shuffle_buffer = 512
     c.data.flip = False  # digits are not mirror-symmetric
     # Inception-style crops of 60–100 % of the frame: a 32-px digit in a 64-px frame, which the

@@ -46,6 +46,7 @@ RESUMABLE_FIELDS = (
     "data.num_parallel_calls",
     "data.eval_split",
     "data.eval_short_side",
+    "data.eval_crop_size",
     "data.num_test_clips",
     "data.num_test_crops",
     "model.remat",

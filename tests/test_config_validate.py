@@ -30,6 +30,7 @@ BAD = [
     ({"num_steps": 0, "num_epochs": 0.0}, "num_steps=0 and num_epochs=0.0: nothing to train"),
     ({"num_steps": 0, "num_epochs": -2.0}, "num_epochs=-2.0 is negative"),
     ({"log_every_steps": 0}, "log_every_steps=0 must be >= 1"),
+    ({"data.eval_crop_size": 300}, "data.eval_crop_size=300 must be in .1, data.eval_short_side=256."),
     ({"log_every_steps": -5}, "log_every_steps=-5 must be >= 1"),
     ({"keep_checkpoints": 0}, "keep_checkpoints=0 must be >= 1"),
     ({"checkpoint_every_steps": 0}, "checkpoint_every_steps=0 must be >= 1"),

@@ -151,7 +151,7 @@ def test_only_sampled_frames_are_decoded(data_dir):
 
 
 def test_eval_views_cover_every_example_once_with_k_clips_and_s_crops(data_dir):
-    cfg = data_cfg(data_dir, "gradient")
+    cfg = data_cfg(data_dir, "gradient", eval_crop_size=224)  # test crops at the training size
     n, k_clips, s_crops = 5, 3, 3
     indices, first = [], None
     for p in range(2):
@@ -185,6 +185,19 @@ def test_eval_views_cover_every_example_once_with_k_clips_and_s_crops(data_dir):
         )
     )
     np.testing.assert_array_equal(again["clips"], first["clips"])  # deterministic
+
+
+def test_eval_views_are_the_papers_256_crops_after_a_256_short_side(data_dir):
+    # The default test view (paper: short side 256, 256² crops at 224² training crops), here at
+    # crop 16: short side 256·16/224 ≈ 18.29 and crops of round(18.29) = 18 px. A stored frame of
+    # 24×48 px maps to windows of round(18·24/18.29) = 24 px (the whole height) at x = 0, 12, 24.
+    cfg = data_cfg(data_dir, "gradient")
+    assert cfg.eval_crop_size == 256 and cfg.eval_short_side == 256
+    batch = next(iter(streams.make_eval_source(cfg, "validation", batch_size=2, num_clips=1, num_crops=3)))
+    assert batch["clips"].shape == (2, 3, T, 18, 18, 3)
+    blue = batch["clips"][0, :, 0, :, :, 2].astype(float).mean(axis=(1, 2))
+    expected = [200 * (x0 + 11.5) / 47 for x0 in (0, 12, 24)]  # mean of 200·x/47 over each window
+    np.testing.assert_allclose(blue, expected, atol=6)
 
 
 def test_eval_label_keys_give_a_dict(data_dir):

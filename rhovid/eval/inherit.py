@@ -23,7 +23,7 @@ CONFIG_FILE = "config.json"  # what every rhovid workdir holds (rhovid.run_confi
 
 # The clips a backbone was trained on: the evaluation must cut the same ones.
 CLIP_KEYS = ("data.num_frames", "data.frame_stride", "data.target_fps", "data.crop_size",
-             "data.eval_short_side", "data.mean", "data.std")  # fmt: skip
+             "data.eval_short_side", "data.eval_crop_size", "data.mean", "data.std")  # fmt: skip
 # The run's dataset: linear probe and kNN evaluate on it (the paper's K400 protocol).
 DATASET_KEYS = ("data.name", "data.data_dir", "data.train_split", "data.eval_split")
 

@@ -39,6 +39,14 @@ def scale_to_crop(pixels: float, crop_size: int) -> float:
     return pixels * crop_size / REFERENCE_CROP
 
 
+def eval_crop_size(data_cfg: Any) -> int:
+    """C_eval, the side of the test crops: `data.eval_crop_size` (given for 224² training crops,
+    256 by default as in the paper) rescaled for `data.crop_size` crops. The backbone pools
+    globally, so it takes the larger views as they are. A run whose config predates the field
+    was evaluated at crop_size."""
+    return round(scale_to_crop(data_cfg.get("eval_crop_size", REFERENCE_CROP), data_cfg.crop_size))
+
+
 @dataclasses.dataclass(frozen=True)
 class AugmentConfig:
     """The host-side augmentation settings, read once from `config.data`."""

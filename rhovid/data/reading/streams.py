@@ -234,13 +234,14 @@ def make_eval_source(
     Yields dict(clips=uint8 [B, K·S, T, C, C, 3] (view k·S+s = clip k, crop s), label=int32 [B]
     (or a dict {key: int32 [B]} for `label_keys`), index=int64 [B] (example index in the split,
     −1 for padding), mask=bool [B]). K clips evenly spaced over the video (K=1: centre clip),
-    S crops of C = crop_size after resizing the short side to eval_short_side·C/224, spaced along
+    S crops of C = eval_crop_size·crop_size/224 (`augment.eval_crop_size`) after resizing the short
+    side to eval_short_side·crop_size/224, spaced along
     the long side (S=1: centre). The last batches are padded (mask False) so that every process
     yields `num_batches` batches.
     """
     part = tfrecords.host_split(data_cfg, split, process_index, process_count)
-    size, t_len = data_cfg.crop_size, data_cfg.num_frames
-    short = augment.scale_to_crop(data_cfg.eval_short_side, size)
+    size, t_len = augment.eval_crop_size(data_cfg), data_cfg.num_frames
+    short = augment.scale_to_crop(data_cfg.eval_short_side, data_cfg.crop_size)
     keys = tuple(label_keys) if label_keys else (data_cfg.label_key,)
     segmented = data_cfg.get("temporal_sampling", "clips") == segments.SEGMENTS
     if segmented and num_clips != 1:
