@@ -240,7 +240,8 @@ def validate(c: ml_collections.ConfigDict, num_devices: int) -> None:
     if not 1 <= c.data.eval_crop_size <= c.data.eval_short_side:
         fail(
             f"data.eval_crop_size={c.data.eval_crop_size} must be in [1, data.eval_short_side="
-            f"{c.data.eval_short_side}]: a test crop is cut from the resized frame; lower it or raise eval_short_side."
+            f"{c.data.eval_short_side}]: a test crop is cut from the resized frame; use "
+            f"--config.data.eval_crop_size={c.data.eval_short_side} or raise data.eval_short_side."
         )
     if c.optim.optimizer not in ("sgd", "lars"):
         fail(f"optim.optimizer={c.optim.optimizer!r}; use 'sgd' or 'lars'.")
