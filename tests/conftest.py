@@ -27,7 +27,7 @@ MARKERS = {
     "test_colabs.py": ("slow", "notebook"),
     "test_convert.py": ("torch",),
     "test_conv_formulations.py": ("slow",),
-    "test_demo.py::test_demo_produces_the_results_table": ("slow",),
+    "test_demo.py::test_the_demo_command_twice_gives_the_same_results": ("slow", "subprocess"),
     "test_eval_end_to_end.py": ("slow",),
     "test_memory_flat.py": ("slow",),
     "test_multihost.py": ("slow", "subprocess"),
