@@ -33,6 +33,7 @@ MARKERS = {
     "test_multihost.py": ("slow", "subprocess"),
     "test_multilabel_finetune.py::test_charades_finetune_end_to_end": ("slow",),
     "test_loop.py::test_sigterm_at_any_time_exits_cleanly": ("slow", "subprocess"),
+    "test_ssv2_finetune.py": ("slow",),
     "test_train.py::test_each_method_trains_and_checkpoints": ("slow",),
     "test_train.py::test_sigterm_saves_and_resume_reproduces_the_uninterrupted_run": ("slow", "subprocess"),
     "test_train.py::test_sigkill_during_saves_leaves_a_restorable_workdir": ("slow", "subprocess"),
