@@ -111,7 +111,28 @@ TEST = {
     "TE003": "c002 0.0 1.0;c001 0.0 2.0",
     "TE004": "",
 }
+TRAIN_TARGETS = [[1, 0, 1, 0], [0, 1, 0, 0], [0, 0, 0, 0], [0, 1, 0, 1], [1, 0, 0, 0], [0, 0, 1, 1], [0, 1, 0, 0],
+                 [1, 1, 1, 0]]  # fmt: skip
 TEST_TARGETS = {"TE001": [1, 0, 0, 1], "TE002": [0, 1, 0, 0], "TE003": [0, 1, 1, 0], "TE004": [0, 0, 0, 0]}
+
+
+class _Recording:
+    """A batch source that keeps every batch it yields (attributes pass through to the source)."""
+
+    def __init__(self, source, seen):
+        self._source, self._seen = source, seen
+
+    def __iter__(self):
+        for batch in self._source:
+            self._seen.append(batch)
+            yield batch
+
+    def __getattr__(self, name):
+        return getattr(self._source, name)
+
+
+def _rows(targets):
+    return sorted(map(tuple, np.asarray(targets).astype(int).tolist()))
 
 
 def _charades(root):
@@ -154,8 +175,19 @@ def _charades_config(arg, **overrides):
     return c
 
 
-def test_charades_finetune_end_to_end(tmp_path):
+def test_charades_finetune_end_to_end(tmp_path, monkeypatch):
     data_dir = _charades(tmp_path)
+    train_batches, views = [], []
+    supervised, run_views = streams.make_supervised_source, multiview.run_views
+    monkeypatch.setattr(
+        streams, "make_supervised_source", lambda *a, **k: _Recording(supervised(*a, **k), train_batches)
+    )
+
+    def recording_run_views(*args, **kwargs):  # keeps the per-view logits of the test
+        views.append(run_views(*args, **kwargs))
+        return views[-1]
+
+    monkeypatch.setattr(multiview, "run_views", recording_run_views)
     config = _charades_config(
         "tiny,steps=3",
         **{"pretrained": _pretrained(str(tmp_path / "pretrain")), "data.data_dir": data_dir, "batch_size": 8,
@@ -172,12 +204,20 @@ def test_charades_finetune_end_to_end(tmp_path):
     assert saved["eval"]["view_pooling"] == "max" and saved["views"] == {"clips": 2, "crops": 3}
     assert record["metrics"] == saved["metrics"]
 
-    # The saved targets are the test CSV's classes; the mAP is scikit-learn's on the saved scores.
+    # Training read the train CSV's classes as multi-hot targets: step 1 is one epoch of 8 videos.
+    first = train_batches[0]["label"]
+    assert first.dtype == np.float32 and _rows(first) == _rows(TRAIN_TARGETS)
+
+    # The saved scores are the max over the 2 × 3 views of each class's sigmoid, the targets the
+    # test CSV's classes, and the mAP scikit-learn's on them.
     npz = np.load(os.path.join(workdir, results.SCORES_NPZ))
     scores, targets = npz["scores"], npz["labels"]
     assert scores.shape == targets.shape == (4, 4)
-    assert sorted(map(tuple, targets.astype(int))) == sorted(map(tuple, TEST_TARGETS.values()))
-    assert np.all((scores > 0) & (scores < 1))
+    assert _rows(targets) == _rows(list(TEST_TARGETS.values()))
+    (out,) = views
+    assert out["logits"].shape == (4, 6, 4)
+    np.testing.assert_allclose(scores, _sigmoid(out["logits"].astype(np.float64)).max(axis=1), rtol=1e-6)
+    np.testing.assert_array_equal(out["label"], targets)
     want = [average_precision_score(targets[:, k], scores[:, k]) for k in range(4)]  # every class has a positive
     assert saved["metrics"]["mAP"] == pytest.approx(np.mean(want), abs=1e-6)
     assert list(saved["per_class_ap"]) == [c.split(" ", 1)[1] for c in CLASSES]
@@ -187,3 +227,21 @@ def test_charades_finetune_end_to_end(tmp_path):
     assert [line["step"] for line in train] == [1, 2, 3]
     assert all(np.isfinite(line["loss"]) and 0.0 <= line["train_top1_in_labels"] <= 1.0 for line in train)
     assert "mAP" in open(os.path.join(workdir, results.RESULTS_MD)).read()
+
+
+def test_multi_label_results_report_map_and_per_class_ap(tmp_path):
+    config = _charades_config(None, **{"pretrained": "random", "data.num_test_clips": 2})
+    scores = np.array([[0.9, 0.2, 0.6], [0.1, 0.8, 0.7], [0.4, 0.3, 0.2], [0.7, 0.6, 0.1]])
+    labels = np.array([[1, 0, 1], [0, 1, 0], [0, 0, 0], [1, 0, 0]], np.float32)
+    record = results.finish_evaluation(
+        str(tmp_path), config, None, protocol="finetune", scores=scores, labels=labels, test_features=None,
+        num_classes=3, class_names=["a", "b", "c"], extra={"view_pooling": "max"},
+    )  # fmt: skip
+    # AP by hand: a ranks its positives 1st and 2nd (1.0); b its one positive 1st (1.0); c its
+    # positive 2nd behind a negative (precision 1/2 at recall 1): mAP = (1 + 1 + 0.5) / 3.
+    assert record["metrics"] == {"mAP": pytest.approx(2.5 / 3), "num_examples": 4}
+    assert record["per_class_ap"] == {"a": 1.0, "b": 1.0, "c": 0.5} and record["per_class_accuracy"] is None
+    assert json.load(open(tmp_path / results.RESULTS_JSON))["metrics"]["mAP"] == pytest.approx(2.5 / 3)
+    md = open(tmp_path / results.RESULTS_MD).read()
+    assert "| mAP | 83.33 % |" in md and "2 clips × 3 crops (sigmoid, max over views)" in md
+    assert not os.path.exists(tmp_path / results.CONFUSION_PNG)  # no confusion matrix of multi-label data
