@@ -5,10 +5,6 @@ from __future__ import annotations
 import importlib.util
 import os
 
-import pytest
-
-from rhovid.errors import UserError
-
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
@@ -30,7 +26,7 @@ def test_ssv2_config_is_the_paper_protocol():
     assert _config("ssv2", "epochs=2").num_epochs == 2.0
 
 
-def test_charades_config_is_the_paper_protocol_and_the_loop_refuses_it():
+def test_charades_config_is_the_paper_protocol():
     c = _config("charades")
     assert (c.data.num_frames, c.data.frame_stride) == (16, 8)
     assert (c.optim.base_lr, c.batch_size, c.num_epochs, c.optim.warmup_epochs) == (0.2, 64, 60.0, 5.0)
@@ -38,7 +34,4 @@ def test_charades_config_is_the_paper_protocol_and_the_loop_refuses_it():
     assert (c.optim.weight_decay, c.eval.dropout_rate) == (1e-4, 0.5)
     assert c.eval.multi_label and c.eval.view_pooling == "max"
     assert (c.data.num_test_clips, c.data.num_test_crops) == (10, 3)
-    from rhovid.eval import finetune
-
-    with pytest.raises(UserError, match="multi-label fine-tuning is not implemented"):
-        finetune.run(c, "/nonexistent")
+    assert c.data.label_key == "labels"  # the multi-label feature (tests/test_multilabel_finetune.py runs it)

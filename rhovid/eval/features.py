@@ -177,8 +177,12 @@ def eval_batches(
     num_clips: int,
     num_crops: int,
     label_keys: tuple[str, ...] | None = None,
+    multi_hot_classes: int | None = None,
 ):
-    """This host's part of the multi-view evaluation source (every example once, padded, masked)."""
+    """This host's part of the multi-view evaluation source (every example once, padded, masked).
+
+    With `multi_hot_classes` = C the labels are multi-hot float32 [B, C] targets (multi-label data).
+    """
     if batch_size % jax.process_count():
         raise UserError(
             f"Eval batch size {batch_size} is not divisible by the {jax.process_count()} "
@@ -195,6 +199,7 @@ def eval_batches(
         process_index=jax.process_index(),
         process_count=jax.process_count(),
         label_keys=label_keys,
+        multi_hot_classes=multi_hot_classes,
     )
 
 

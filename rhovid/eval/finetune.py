@@ -3,7 +3,9 @@
 Fine-tuning (UCF101 / HMDB51): the whole network trains, backbone BN in training mode
 (SyncBN over the global batch), dropout 0.8 before the linear classifier, SGD momentum 0.9, wd 0,
 batch 64, lr 0.025 divided by 10 at epochs 60 / 120 / 180 of 200 (the paper; the official config's
-cosine at 0.01 is `eval.lr_schedule='cosine'`). Test: 10 clips × 3 crops, softmax averaged. With
+cosine at 0.01 is `eval.lr_schedule='cosine'`). Test: 10 clips × 3 crops, softmax averaged. Multi-label
+data (Charades, `eval.multi_label=True`): multi-hot targets, per-class sigmoid binary cross-entropy,
+the sigmoid scores max-pooled over the views (`eval.view_pooling`) and mAP in results.json. With
 `eval.splits=(1, 2, 3)` each split trains from the same pretrained weights in
 `workdir/split_<n>` and the top-level results.json holds the 3-split mean and std.
 
@@ -86,9 +88,29 @@ def create_state(
 
 
 def cross_entropy(logits: jax.Array, labels: jax.Array) -> tuple[jax.Array, jax.Array]:
+    """Softmax cross-entropy (mean over the batch) and top-1 accuracy; logits [B, C], labels int [B]."""
     loss = optax.softmax_cross_entropy_with_integer_labels(logits.astype(jnp.float32), labels)
     accuracy = jnp.mean(jnp.argmax(logits, -1) == labels)
     return loss.mean(), accuracy
+
+
+def sigmoid_cross_entropy(logits: jax.Array, targets: jax.Array) -> tuple[jax.Array, jax.Array]:
+    """The multi-label loss: per-class sigmoid binary cross-entropy, and a cheap train metric.
+
+    The loss is −[y log σ(z) + (1 − y) log(1 − σ(z))] averaged over classes and batch (PySlowFast's
+    `bce_logit`, `nn.BCEWithLogitsLoss(reduction="mean")`). The metric is the fraction of the clips
+    with at least one label whose highest-scoring class is one of them ("top-1 in labels"; train
+    mAP would need the whole epoch's scores).
+
+    Args:
+      logits: [B, C].
+      targets: [B, C] multi-hot float.
+    """
+    logits = logits.astype(jnp.float32)
+    loss = optax.sigmoid_binary_cross_entropy(logits, targets).mean()
+    hit = jnp.take_along_axis(targets, jnp.argmax(logits, -1)[:, None], axis=-1)[:, 0] > 0  # [B]
+    labelled = jnp.any(targets > 0, axis=-1)  # [B]
+    return loss, jnp.sum(hit) / jnp.maximum(jnp.sum(labelled), 1)
 
 
 def make_finetune_step(
@@ -98,9 +120,16 @@ def make_finetune_step(
     lr_schedule: optax.Schedule,
     data_cfg: ml_collections.ConfigDict,
     dropout_rate: float,
+    multi_label: bool = False,
 ) -> StepFn:
-    """A train step updating backbone and head: BN in training mode, dropout before the head."""
+    """A train step updating backbone and head: BN in training mode, dropout before the head.
+
+    Single-label batches carry `label` int [B] (softmax cross-entropy, metric `train_top1`);
+    multi-label ones a multi-hot `label` [B, C] (sigmoid cross-entropy, `train_top1_in_labels`).
+    """
     head, dropout = make_head(num_classes), nn.Dropout(dropout_rate)
+    loss_of = sigmoid_cross_entropy if multi_label else cross_entropy
+    metric = "train_top1_in_labels" if multi_label else "train_top1"
 
     def train_step(state: TrainState, batch: dict) -> tuple[TrainState, dict]:
         rng, dropout_rng = jax.random.split(state.rng)
@@ -112,7 +141,7 @@ def make_finetune_step(
             )  # [B, D]
             feats = dropout.apply({}, feats, deterministic=False, rngs={"dropout": dropout_rng})
             logits = head.apply({"params": params["head"]}, feats)  # [B, C]
-            loss, acc = cross_entropy(logits, batch["label"])
+            loss, acc = loss_of(logits, batch["label"])
             return loss, (updates["batch_stats"], acc)
 
         (loss, (stats, acc)), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params)
@@ -127,7 +156,7 @@ def make_finetune_step(
         )
         return state, {
             "loss": loss,
-            "train_top1": acc,
+            metric: acc,
             "lr": lr_schedule(state.step - 1),
             "grad_norm": optax.tree_utils.tree_norm(grads),
         }
@@ -186,10 +215,12 @@ def train(
     total_steps: int,
     description: str,
     color: bool = False,
+    multi_hot_classes: int | None = None,
 ) -> TrainState:
     """Trains a classifier state for `total_steps` with the shared loop (`rhovid.loop`).
 
-    Batches come from `make_supervised_source` on `data.train_split`, a deterministic function of
+    Batches come from `make_supervised_source` on `data.train_split` (multi-hot [B, C] labels with
+    `multi_hot_classes` = C), a deterministic function of
     (seed, step), so a resumed run continues with the next batch; the loop checkpoints in
     `workdir`, resumes from it, stops on SIGTERM or a non-finite loss, and logs.
     """
@@ -209,6 +240,7 @@ def train(
             process_index=jax.process_index(),
             process_count=jax.process_count(),
             color=color,
+            multi_hot_classes=multi_hot_classes,
         )
 
     def to_device(batch: dict) -> dict:
@@ -227,16 +259,37 @@ def train(
     return loop.run(config, workdir, program).state
 
 
+def is_multi_label(config: ml_collections.ConfigDict) -> bool:
+    """`eval.multi_label`: sigmoid + binary cross-entropy, multi-hot targets, mAP (Charades)."""
+    return bool(config.eval.get("multi_label", False))
+
+
+def view_pooling(config: ml_collections.ConfigDict) -> str:
+    """`eval.view_pooling`, by default "max" for multi-label and "mean" for single-label data."""
+    return config.eval.get("view_pooling", "max" if is_multi_label(config) else "mean")
+
+
 def evaluate(
-    state: TrainState, predict_fn, config: ml_collections.ConfigDict, *, mesh: jax.sharding.Mesh
+    state: TrainState,
+    predict_fn,
+    config: ml_collections.ConfigDict,
+    *,
+    mesh: jax.sharding.Mesh,
+    num_classes: int | None = None,
 ) -> dict[str, np.ndarray]:
-    """Multi-view test on `data.eval_split`: {'scores' [N, C], 'features' [N, D], 'label' [N]}."""
+    """Multi-view test on `data.eval_split`: {'scores' [N, C], 'features' [N, D], 'label' [N]}.
+
+    Single-label: the softmax averaged over views. Multi-label (`eval.multi_label`, `num_classes`
+    needed): the sigmoid pooled over views as `eval.view_pooling` says, `label` multi-hot [N, C].
+    """
+    multi_label = is_multi_label(config)
     batches = features_lib.eval_batches(
         config.data,
         config.data.eval_split,
         batch_size=config.eval.batch_size,
         num_clips=config.data.num_test_clips,
         num_crops=config.data.num_test_crops,
+        multi_hot_classes=num_classes if multi_label else None,
     )
     out = multiview.run_views(
         lambda clips: predict_fn(state, clips),
@@ -245,7 +298,7 @@ def evaluate(
         max_examples=config.eval.max_eval_videos,
     )
     return {
-        "scores": multiview.average_view_probabilities(out["logits"]),
+        "scores": multiview.pool_view_scores(out["logits"], multi_label=multi_label, pooling=view_pooling(config)),
         "features": multiview.average_view_features(out["features"]),
         "label": out["label"],
     }
@@ -281,13 +334,16 @@ def run_split(
     num_classes = registry.num_classes(config.data)
     total, per_epoch = num_train_steps(config, num_train)
     programs = {} if programs is None else programs
+    multi_label = is_multi_label(config)
     key = (num_classes, total, per_epoch)
     if key not in programs:
         schedule = make_schedule(config, total, per_epoch)
         tx = optim.make_optimizer(config.optim, schedule)
         programs[key] = (
             tx,
-            make_finetune_step(backbone.model, num_classes, tx, schedule, config.data, config.eval.dropout_rate),
+            make_finetune_step(
+                backbone.model, num_classes, tx, schedule, config.data, config.eval.dropout_rate, multi_label
+            ),
             make_predict_fn(backbone.model, num_classes, config.data),
         )
     tx, step_fn, predict_fn = programs[key]
@@ -304,8 +360,9 @@ def run_split(
         total_steps=total,
         description=f"Fine-tuning on {config.data.name}, {total} steps",
         color=config.eval.color_augment,
+        multi_hot_classes=num_classes if multi_label else None,
     )
-    out = evaluate(state, predict_fn, config, mesh=mesh)
+    out = evaluate(state, predict_fn, config, mesh=mesh, num_classes=num_classes)
     return results_lib.finish_evaluation(
         workdir,
         config,
@@ -317,14 +374,14 @@ def run_split(
         num_classes=num_classes,
         class_names=registry.class_names(config.data),
         split=split,
-        extra={"steps": total, "epochs": total / per_epoch, "num_train": num_train},
+        extra={"steps": total, "epochs": total / per_epoch, "num_train": num_train}
+        | ({"loss": "sigmoid_cross_entropy", "view_pooling": view_pooling(config)} if multi_label else {}),
     )
 
 
 def run(config: ml_collections.ConfigDict, workdir: str) -> dict:
-    """The fine-tuning protocol (`task='finetune'`, `configs/eval/finetune.py`)."""
-    if config.eval.get("multi_label", False):  # configs/eval/charades.py says what is missing
-        raise UserError("eval.multi_label=True (Charades): multi-label fine-tuning is not implemented yet.")
+    """The fine-tuning protocol (`task='finetune'`: `configs/eval/finetune.py`, `ssv2.py`, `charades.py`)."""
+    multiview.check_view_pooling(view_pooling(config), multi_label=is_multi_label(config))  # before any work
     mesh = sharding.make_mesh()
     backbone = features_lib.load_backbone(config, mesh)
     splits = tuple(config.eval.splits) or (None,)

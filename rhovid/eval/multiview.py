@@ -1,7 +1,8 @@
 """Multi-view testing shared by every protocol: K temporal clips × S spatial crops per video.
 
 The paper tests with 10 clips × 3 crops of 256² (short side 256) and averages the softmax scores
-of the 30 views (docs/method.md §5); the fast probe averages backbone features over the same views. The
+of the 30 views (docs/method.md §5); multi-label Charades takes the max of the sigmoid scores over
+the views instead (`pool_view_scores`); the fast probe averages backbone features over the same views. The
 reader (`rhovid.data.reading.streams.make_eval_source`) yields `clips [B, K·S, T, H, W, 3]` with a `mask`
 marking padding rows, so that every host runs the same number of batches and every example is seen
 exactly once. `run_views` flattens the views into the batch, runs one jitted function over the
@@ -19,6 +20,7 @@ from absl import logging
 from jax.experimental import multihost_utils
 
 from rhovid.errors import UserError
+from rhovid.eval import metrics as metrics_lib
 
 
 def softmax(logits: np.ndarray, axis: int = -1) -> np.ndarray:
@@ -42,6 +44,48 @@ def average_view_probabilities(logits: np.ndarray) -> np.ndarray:
     if logits.ndim != 3:
         raise ValueError(f"Expected per-view logits [N, V, C]; got shape {logits.shape}.")
     return softmax(logits, axis=-1).mean(axis=1)
+
+
+def sigmoid(logits: np.ndarray) -> np.ndarray:
+    """Numerically stable logistic function in NumPy (float64): the per-class multi-label score."""
+    z = np.asarray(logits, np.float64)
+    e = np.exp(-np.abs(z))  # never overflows
+    return np.where(z >= 0, 1.0 / (1.0 + e), e / (1.0 + e))
+
+
+def max_view_sigmoid(logits: np.ndarray) -> np.ndarray:
+    """The multi-label (Charades) multi-view score: each class's highest sigmoid over the views.
+
+    Args:
+      logits: [N, V, C] per-view logits.
+
+    Returns:
+      [N, C] float64 scores in (0, 1) (the spatio-temporal max pooling of PySlowFast's test).
+    """
+    logits = np.asarray(logits)
+    if logits.ndim != 3:
+        raise ValueError(f"Expected per-view logits [N, V, C]; got shape {logits.shape}.")
+    return metrics_lib.max_over_views(sigmoid(logits))
+
+
+def pool_view_scores(logits: np.ndarray, *, multi_label: bool, pooling: str) -> np.ndarray:
+    """[N, V, C] per-view logits -> [N, C] video scores, as `eval.multi_label` / `eval.view_pooling` say.
+
+    Single-label: softmax per view, averaged ("mean"; the paper). Multi-label: sigmoid per view,
+    max-pooled ("max"; the paper's Charades test) or averaged ("mean").
+    """
+    check_view_pooling(pooling, multi_label=multi_label)
+    if not multi_label:
+        return average_view_probabilities(logits)
+    return max_view_sigmoid(logits) if pooling == "max" else sigmoid(logits).mean(axis=1)
+
+
+def check_view_pooling(pooling: str, *, multi_label: bool) -> None:
+    """Raises a one-line UserError unless `pooling` is one `pool_view_scores` implements."""
+    if multi_label and pooling not in ("max", "mean"):
+        raise UserError(f"eval.view_pooling={pooling!r}; use 'max' or 'mean'.")
+    if not multi_label and pooling != "mean":
+        raise UserError(f"eval.view_pooling={pooling!r} with single-label data: use 'mean' (softmax averaged).")
 
 
 def average_view_features(features: np.ndarray) -> np.ndarray:
@@ -72,17 +116,17 @@ def run_views(
     Args:
       fn: maps the global uint8 clips [B·V, T, H, W, 3] (sharded on the leading axis) to a dict of
         arrays with leading axis B·V (e.g. `{'features': [B·V, D], 'logits': [B·V, C]}`).
-      batches: host-local dicts with `clips` uint8 [B, V, T, H, W, 3], `label` int [B] (or a dict of
-        such labels, as `make_eval_source(..., label_keys=...)` yields) and optionally `mask`
-        bool [B] (False for padding rows).
+      batches: host-local dicts with `clips` uint8 [B, V, T, H, W, 3], `label` int [B] or multi-hot
+        float [B, C] (or a dict of such labels, as `make_eval_source(..., label_keys=...)` yields)
+        and optionally `mask` bool [B] (False for padding rows).
       to_global: host-local NumPy array -> global jax.Array sharded on the leading axis
         (`functools.partial(rhovid.sharding.to_global, mesh=mesh)`).
       max_examples: stop once this many real (unmasked) examples were gathered; 0 = all.
       log_every: log progress every this many batches.
 
     Returns:
-      dict with each output of `fn` reshaped to [N, V, ...] (NumPy), plus `label` [N] (or a dict of
-      [N] arrays); N counts real examples over all hosts, in batch order.
+      dict with each output of `fn` reshaped to [N, V, ...] (NumPy), plus `label` [N] or [N, C] (or a
+      dict of such arrays); N counts real examples over all hosts, in batch order.
     """
     outputs: dict[str, list[np.ndarray]] = {}
     labels: list = []

@@ -2,7 +2,8 @@
 
 `results.json` is the machine-readable record `rhovid.eval.report` gathers into the paper-style
 table. It says what was measured (protocol, dataset, split, views), the numbers (top-1, top-5,
-mean per-class accuracy; 3-split mean and std where several splits ran) and where the weights came
+mean per-class accuracy, or mAP for multi-label data; 3-split mean and std where several splits
+ran) and where the weights came
 from (the pretraining run's path, step, method, ρ, epochs and full config), so a number can always
 be traced to the run that produced it.
 
@@ -10,8 +11,10 @@ Schema (version 1):
     {"schema": 1, "protocol": "linear" | "linear_fast" | "finetune" | "knn",
      "dataset": str, "split": int | null, "splits": [int] | null, "train_split": str,
      "eval_split": str, "views": {"clips": K, "crops": S},
-     "metrics": {"top1", "top5", "mean_class_accuracy", "num_examples"[, "top1_std", "top5_std"]},
+     "metrics": {"top1", "top5", "mean_class_accuracy", "num_examples"[, "top1_std", "top5_std"]}
+                or, multi-label (Charades), {"mAP", "num_examples"},
      "per_split": {"1": metrics, ...} | null, "per_class_accuracy": {class: acc} | null,
+     ["per_class_ap": {class: AP | null} (multi-label only)],
      "pretrained": {"path", "step", "method", "rho", "num_epochs", "num_frames", "frame_stride",
                     "depth", "width", "config"},
      "eval": {protocol hyper-parameters, "config": the full eval config},
@@ -21,6 +24,7 @@ Schema (version 1):
 from __future__ import annotations
 
 import datetime
+import io
 import json
 import os
 from collections.abc import Sequence
@@ -40,7 +44,8 @@ RESULTS_JSON = "results.json"
 RESULTS_MD = "results.md"
 CONFUSION_PNG = "confusion.png"
 TSNE_PNG = "tsne.png"
-_SUMMARY_METRICS = ("top1", "top5", "mean_class_accuracy")
+SCORES_NPZ = "test_scores.npz"  # multi-label runs: per-video scores and targets, to recompute mAP
+_SUMMARY_METRICS = ("top1", "top5", "mean_class_accuracy", "mAP")
 
 
 def _config_dict(config: Any) -> dict | None:
@@ -118,10 +123,8 @@ def make_record(
     plot_files: dict | None = None,
 ) -> dict:
     """The results.json record (see the module docstring for the schema)."""
-    per_class = metrics.get("per_class_accuracy")
-    if per_class is not None:
-        names = class_names or [str(i) for i in range(len(per_class))]
-        per_class = {n: a for n, a in zip(names, per_class)}
+    per_class = _by_class(metrics.get("per_class_accuracy"), class_names)
+    per_class_ap = _by_class(metrics.get("per_class_ap"), class_names)
     return {
         "schema": SCHEMA_VERSION,
         "protocol": protocol,
@@ -134,11 +137,25 @@ def make_record(
         "metrics": summary_metrics(metrics) | {k: v for k, v in metrics.items() if k.endswith("_std")},
         "per_split": per_split,
         "per_class_accuracy": per_class,
+        **({"per_class_ap": per_class_ap} if per_class_ap is not None else {}),
         "pretrained": provenance(pretrained, config.pretrained),
         "eval": (extra or {}) | {"config": _config_dict(config)},
         "plots": plot_files or {},
         "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
     }
+
+
+def _by_class(values: Sequence | None, class_names: Sequence[str] | None) -> dict | None:
+    """[C] per-class values -> {class name: value} (names "0", "1", ... without class names)."""
+    if values is None:
+        return None
+    names = class_names or [str(i) for i in range(len(values))]
+    return dict(zip(names, values))
+
+
+def headline(metrics: dict) -> tuple[str, float]:
+    """The record's main number: ("mAP", value) for multi-label results, else ("top-1", value)."""
+    return ("mAP", metrics["mAP"]) if "mAP" in metrics else ("top-1", metrics["top1"])
 
 
 def render_markdown(record: dict) -> str:
@@ -152,6 +169,8 @@ def render_markdown(record: dict) -> str:
     )
     length = f"{p['num_steps']} steps" if p.get("num_steps") else f"{p.get('num_epochs')} epochs"
     averaged = "features averaged" if record["protocol"] in ("knn", "linear_fast") else "softmax averaged"
+    if "mAP" in m:
+        averaged = f"sigmoid, {record['eval'].get('view_pooling', 'max')} over views"
     lines = [
         f"# {record['protocol']} on {record['dataset']}",
         "",
@@ -173,10 +192,11 @@ def render_markdown(record: dict) -> str:
     lines.append(f"| test videos | {m.get('num_examples')} |")
     if record.get("per_split"):
         top5 = all("top5" in sm for sm in record["per_split"].values())
-        lines += ["", "| split | top-1 |" + (" top-5 |" if top5 else ""), "|---|---|" + ("---|" if top5 else "")]
+        name = headline(next(iter(record["per_split"].values())))[0]
+        lines += ["", f"| split | {name} |" + (" top-5 |" if top5 else ""), "|---|---|" + ("---|" if top5 else "")]
         for s, sm in record["per_split"].items():
-            lines.append(f"| {s} | {100 * sm['top1']:.2f} |" + (f" {100 * sm['top5']:.2f} |" if top5 else ""))
-    per_class = record.get("per_class_accuracy") or {}
+            lines.append(f"| {s} | {100 * headline(sm)[1]:.2f} |" + (f" {100 * sm['top5']:.2f} |" if top5 else ""))
+    per_class = record.get("per_class_accuracy") or record.get("per_class_ap") or {}
     present = sorted(((a, n) for n, a in per_class.items() if a is not None))
     if len(present) >= 2:
         worst = ", ".join(f"{n} {100 * a:.0f}%" for a, n in present[:5])
@@ -196,12 +216,14 @@ def write_record(workdir: str, record: dict) -> None:
     _write(os.path.join(workdir, RESULTS_MD), render_markdown(record))
     m = record["metrics"]
     top5 = f", top-5 {100 * m['top5']:.2f} %" if "top5" in m else ""
+    name, value = headline(m)
     logging.info(
-        "Wrote %s (%s on %s): top-1 %.2f %%%s.",
+        "Wrote %s (%s on %s): %s %.2f %%%s.",
         os.path.join(workdir, RESULTS_JSON),
         record["protocol"],
         record["dataset"],
-        100 * m["top1"],
+        name,
+        100 * value,
         top5,
     )
     write_tensorboard(workdir, record)
@@ -249,14 +271,18 @@ def finish_evaluation(
       config: the eval config.
       pretrained: the loaded pretrained checkpoint (provenance), or None.
       protocol: "linear", "linear_fast", "finetune" or "knn".
-      scores: [N, C] view-averaged class scores.
-      labels: [N] true labels.
+      scores: [N, C] view-pooled class scores.
+      labels: [N] true labels, or multi-hot [N, C] targets of multi-label data (then the record
+        holds mAP instead of top-1, and the scores and targets are saved in test_scores.npz).
       test_features: [N, D] view-averaged backbone features for the t-SNE plot (None: no plot).
       num_classes: C.
       class_names: C names (ticks, legend, per-class table).
       split: the dataset split number (UCF101 / HMDB51), if any.
       extra: protocol hyper-parameters to record.
     """
+    if np.ndim(labels) == 2:
+        return _finish_multi_label(workdir, config, pretrained, protocol=protocol, scores=scores, labels=labels,
+                                   class_names=class_names, split=split, extra=extra)  # fmt: skip
     metrics = metrics_lib.classification_metrics(scores, labels, num_classes)
     title = f"{protocol} on {config.data.name}: top-1 {100 * metrics['top1']:.1f} %"
     plot_files = {}
@@ -286,6 +312,35 @@ def finish_evaluation(
         extra=extra,
         plot_files=plot_files,
     )
+    write_record(workdir, record)
+    return record
+
+
+def _finish_multi_label(
+    workdir: str,
+    config: ml_collections.ConfigDict,
+    pretrained: Any | None,
+    *,
+    protocol: str,
+    scores: np.ndarray,
+    labels: np.ndarray,
+    class_names: Sequence[str] | None,
+    split: int | None,
+    extra: dict | None,
+) -> dict:
+    """`finish_evaluation` of multi-label data: mAP over the classes, per-class AP, no plots.
+
+    The confusion matrix and the t-SNE colouring need one class per video, so neither is drawn;
+    the scores [N, C] and multi-hot targets [N, C] go to test_scores.npz instead.
+    """
+    metrics = metrics_lib.multilabel_metrics(scores, labels)
+    if jax.process_index() == 0:
+        tf.io.gfile.makedirs(workdir)
+        buffer = io.BytesIO()  # np.savez seeks, which a GFile opened for writing refuses
+        np.savez(buffer, scores=np.asarray(scores, np.float32), labels=np.asarray(labels, np.float32))
+        _write(os.path.join(workdir, SCORES_NPZ), buffer.getvalue())
+    record = make_record(config, pretrained, protocol=protocol, metrics=metrics, class_names=class_names,
+                         split=split, extra=extra)  # fmt: skip
     write_record(workdir, record)
     return record
 

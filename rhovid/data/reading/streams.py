@@ -21,6 +21,7 @@ import tensorflow as tf
 
 from rhovid.data import records
 from rhovid.data.reading import augment, frames, sampling, segments, tfrecords
+from rhovid.errors import UserError
 
 _FOREVER = 2**62
 _plain = tf.autograph.experimental.do_not_convert  # our dataset functions use tf.cond explicitly
@@ -172,11 +173,14 @@ def make_supervised_source(
     process_count: int = 1,
     color: bool = False,
     num_steps: int | None = None,
+    multi_hot_classes: int | None = None,
 ) -> Source:
-    """Endless labelled training views: dict(clips=uint8 [B_local, 1, T, S, S, 3], label=int32).
+    """Endless labelled training views: dict(clips=uint8 [B_local, 1, T, S, S, 3], label=int32 [B_local]).
 
     One random clip per video, short side U[256, 320]·S/224, random S² crop, flip (docs/method.md §5);
-    with `color`, jitter (0.4, 0.4, 0.4, 0.1) and grayscale p=0.2 (UCF101 fine-tuning).
+    with `color`, jitter (0.4, 0.4, 0.4, 0.1) and grayscale p=0.2 (UCF101 fine-tuning). With
+    `multi_hot_classes` = C (multi-label datasets: Charades' `labels`, a sequence of class indices
+    per video), the label is the multi-hot float32 [B_local, C] target instead.
     """
     cfg = augment.AugmentConfig.supervised(data_cfg, color)
     label_key = data_cfg.label_key
@@ -197,7 +201,10 @@ def make_supervised_source(
             if not segmented
             else segments.segment_indices(k_idx, ex[records.NUM_FRAMES], data_cfg.num_frames, train=True)
         )
-        return {"clips": frames.views(k_views, ex, indices, 1, cfg), "label": _label(ex, label_key)}
+        return {
+            "clips": frames.views(k_views, ex, indices, 1, cfg),
+            "label": _label(ex, label_key, multi_hot_classes),
+        }
 
     return _stream(
         data_cfg,
@@ -212,10 +219,27 @@ def make_supervised_source(
     )
 
 
-def _label(ex: dict[str, tf.Tensor], key: str) -> tf.Tensor:
+def _label(ex: dict[str, tf.Tensor], key: str, multi_hot_classes: int | None = None) -> tf.Tensor:
+    """The example's label: int32 [] (one class), or float32 [C] multi-hot when `multi_hot_classes`=C."""
     if key not in ex:
         raise ValueError(f"Label {key!r} not in the dataset; it has {sorted(ex)}.")
-    return tf.cast(ex[key], tf.int32)
+    label = ex[key]
+    is_sequence = label.shape.rank == 1  # a multi-label feature: the class indices of the video
+    if multi_hot_classes is None and is_sequence:
+        raise UserError(
+            f"Label {key!r} lists several classes per video (multi-label): set --config.eval.multi_label=True."
+        )
+    if multi_hot_classes is not None and not is_sequence:
+        raise UserError(f"Label {key!r} is one class per video: set --config.eval.multi_label=False.")
+    if multi_hot_classes is None:
+        return tf.cast(label, tf.int32)
+    return multi_hot(label, multi_hot_classes)
+
+
+def multi_hot(indices: tf.Tensor, num_classes: int) -> tf.Tensor:
+    """int [L] class indices (L >= 0, repeats allowed) -> float32 [C], 1 at each listed class."""
+    one_hot = tf.one_hot(tf.cast(indices, tf.int32), num_classes, dtype=tf.float32)  # [L, C]
+    return tf.minimum(tf.reduce_sum(one_hot, axis=0), 1.0)  # an empty list gives all zeros
 
 
 def make_eval_source(
@@ -228,11 +252,13 @@ def make_eval_source(
     process_index: int = 0,
     process_count: int = 1,
     label_keys: Sequence[str] | None = None,
+    multi_hot_classes: int | None = None,
 ) -> Source:
     """Deterministic test views, every example exactly once over all processes.
 
     Yields dict(clips=uint8 [B, K·S, T, C, C, 3] (view k·S+s = clip k, crop s), label=int32 [B]
-    (or a dict {key: int32 [B]} for `label_keys`), index=int64 [B] (example index in the split,
+    (or a dict {key: int32 [B]} for `label_keys`; float32 multi-hot [B, num_classes] instead with
+    `multi_hot_classes`, as in `make_supervised_source`), index=int64 [B] (example index in the split,
     −1 for padding), mask=bool [B]). K clips evenly spaced over the video (K=1: centre clip),
     S crops of C = eval_crop_size·crop_size/224 (`augment.eval_crop_size`) after resizing the short
     side to eval_short_side·crop_size/224, spaced along
@@ -277,7 +303,7 @@ def make_eval_source(
 
         spec = tf.TensorSpec([num_crops, t_len, size, size, 3], tf.uint8)
         views = tf.map_fn(crops_of_clip, indices, fn_output_signature=spec)  # [K, S, T, C, C, 3]
-        labels = {k: _label(ex, k) for k in keys}
+        labels = {k: _label(ex, k, multi_hot_classes) for k in keys}
         return {
             "clips": frames.counted(
                 tf.reshape(views, [num_clips * num_crops, t_len, size, size, 3]),
@@ -294,9 +320,10 @@ def make_eval_source(
     pad = num_batches * batch_size - part.num_local
     ds = tf.data.Dataset.zip(tf.data.Dataset.range(part.first, part.first + part.num_local), part.read(None, 0))
     ds = ds.map(_plain(fn), num_parallel_calls=_parallel(data_cfg), deterministic=True)
+    no_label = tf.constant(0, tf.int32) if multi_hot_classes is None else tf.zeros([multi_hot_classes], tf.float32)
     filler = {
         "clips": tf.zeros([num_clips * num_crops, t_len, size, size, 3], tf.uint8),
-        "label": {k: tf.constant(0, tf.int32) for k in keys} if label_keys else tf.constant(0, tf.int32),
+        "label": {k: no_label for k in keys} if label_keys else no_label,
         "index": tf.constant(-1, tf.int64),
         "mask": tf.constant(False),
     }
