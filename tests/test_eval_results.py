@@ -23,9 +23,15 @@ def eval_config(name, arg):
     return module.get_config(arg)
 
 
-def _fixture(path, method, rho, epochs, step, protocol, dataset, top1, *, split=None, splits=None, top1_std=None):
-    """A results.json written by hand in the documented schema (not by the code under test)."""
-    m = {"top1": top1, "top5": min(1.0, top1 + 0.1), "mean_class_accuracy": top1, "num_examples": 100}
+def _fixture(
+    path, method, rho, epochs, step, protocol, dataset, top1, *, split=None, splits=None, top1_std=None, mAP=None
+):
+    """A results.json written by hand in the documented schema (not by the code under test);
+    with `mAP`, a multi-label record (mAP and no top-1)."""
+    if mAP is not None:
+        m = {"mAP": mAP, "num_examples": 100}
+    else:
+        m = {"top1": top1, "top5": min(1.0, top1 + 0.1), "mean_class_accuracy": top1, "num_examples": 100}
     if top1_std is not None:
         m["top1_std"] = top1_std
     record = {
@@ -69,6 +75,7 @@ def fixture_dirs(tmp_path):
     _fixture(b / "linear_fast", "moco", 2, 100.0, 500, "linear_fast", "kinetics400", 0.61)
     _fixture(b / "ft_ucf2", "moco", 2, 100.0, 500, "finetune", "ucf101_split2", 0.90, split=2)
     _fixture(b / "ft_ucf1", "moco", 2, 100.0, 500, "finetune", "ucf101_split1", 0.91, split=1)
+    _fixture(b / "charades", "moco", 2, 100.0, 500, "finetune", "charades", None, mAP=0.335)
     return [str(a), str(b)]  # parents: the report finds the evaluations one level down
 
 
@@ -80,7 +87,8 @@ def test_report_table_from_fixtures(fixture_dirs):
     # Paper protocol beats the fast probe; 3-split mean with std; the split is named.
     assert "| ρBYOL | 4 | 200 | 68.30 | 93.80 ± 0.41 (3 splits) | 72.10 (split 1) | knn kinetics400: 40.00 |" in lines
     # Only the fast probe: marked; split 1 preferred over split 2 when no 3-split mean exists.
-    assert "| ρMoCo | 2 | 100 | 61.00 (fast) | 91.00 (split 1) | – |  |" in lines
+    # Multi-label results (no top-1) are shown with their mAP.
+    assert "| ρMoCo | 2 | 100 | 61.00 (fast) | 91.00 (split 1) | – | finetune charades: 33.50 mAP |" in lines
     assert rows[0]["K400 linear top1"] == 0.683 and len(rows[0]["sources"]) == 5
 
 

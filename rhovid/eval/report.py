@@ -101,11 +101,12 @@ def _cell_kind(record: dict) -> tuple[str | None, int]:
 
 
 def format_cell(record: dict) -> str:
-    """'68.31' / '68.31 (fast)' / '93.80 ± 0.41 (3 splits)' / '91.20 (split 1)'."""
+    """'68.31' / '68.31 (fast)' / '93.80 ± 0.41 (3 splits)' / '91.20 (split 1)' / '33.50 mAP'."""
     m = record["metrics"]
-    text = f"{100 * m['top1']:.2f}"
-    if "top1_std" in m and len(record.get("splits") or []) > 1:
-        text += f" ± {100 * m['top1_std']:.2f} ({len(record['splits'])} splits)"
+    key = "top1" if "top1" in m else "mAP"  # multi-label results (Charades) hold mAP, no top-1
+    text = f"{100 * m[key]:.2f}" + (" mAP" if key == "mAP" else "")
+    if f"{key}_std" in m and len(record.get("splits") or []) > 1:
+        text += f" ± {100 * m[f'{key}_std']:.2f} ({len(record['splits'])} splits)"
     elif record.get("split") is not None:
         text += f" (split {record['split']})"
     if record["protocol"] == "linear_fast":
@@ -173,7 +174,7 @@ def build_rows(found: Sequence[tuple[str, dict]]) -> list[dict]:
         if column is None:
             row["other"][_other_label(record)] = format_cell(record)
         elif priority > row["cells"].get(column, (0, None, None))[0]:
-            row["cells"][column] = (priority, format_cell(record), record["metrics"]["top1"])
+            row["cells"][column] = (priority, format_cell(record), record["metrics"].get("top1"))
     out = []
     for row in rows.values():
         for column in ("K400 linear", "UCF101", "HMDB51"):
