@@ -137,3 +137,14 @@ def test_preprocess_crops_then_colours_and_normalises():
     x = device_augment.preprocess(jnp.asarray(canvas), jax.random.key(0), c, crop)
     want = np.stack([tf.image.resize(frames[0], (CROP, CROP))[:, :, ::-1], tf.image.resize(frames[1], (CROP, CROP))])
     np.testing.assert_allclose(np.asarray(x), (want / 255.0 - c.mean) / c.std, atol=1e-5)
+
+
+def test_show_crops_the_device_views_like_the_host(data_dir):
+    from rhovid.data import show
+
+    kw = dict(color_prob=0.0, grayscale_prob=0.0, blur_prob=0.0)
+    host = show.sample_clips(data_cfg(data_dir, **kw), num_videos=2, seed=0)
+    dev = show.sample_clips(data_cfg(data_dir, crop_on_device=True, **kw), num_videos=2, seed=0)
+    for x, y in zip(host, dev):  # before (centre crops) and after (augmented), rounded on both sides
+        assert y.shape == x.shape == (2, 2, T, CROP, CROP, 3)
+        assert np.abs(x.astype(int) - y.astype(int)).max() <= 1
