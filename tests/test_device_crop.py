@@ -148,3 +148,53 @@ def test_show_crops_the_device_views_like_the_host(data_dir):
     for x, y in zip(host, dev):  # before (centre crops) and after (augmented), rounded on both sides
         assert y.shape == x.shape == (2, 2, T, CROP, CROP, 3)
         assert np.abs(x.astype(int) - y.astype(int)).max() <= 1
+
+
+@pytest.mark.slow  # two compilations of the tiny ρBYOL step: about a minute on 2 cores
+def test_train_step_crops_canvases_before_the_network():
+    # The step on canvases holding the clips flipped, with crop = (S, S, flip=1), must see the
+    # very clips of the plain batch: the same loss, with colour on the device in both.
+    from rhovid import optim, presets, sharding
+    from rhovid.methods import build_objective
+    from rhovid.models.network import build_network
+    from rhovid.state import create_train_state
+    from rhovid.steps import make_train_step
+
+    b, v, t, s = 4, 2, 2, 16
+    c = presets.apply(config.base_config("byol"), "tiny")
+    with c.unlocked():
+        c.data.num_frames, c.data.crop_size, c.batch_size, c.data.color_on_device = t, s, b, True
+    mesh = sharding.make_mesh(jax.devices()[:1])
+    net, objective = build_network(c, None), build_objective(c)
+    lr = optim.make_lr_schedule(0.05, 10, 0)
+    tx = optim.make_optimizer(c.optim, lr)
+    step = make_train_step(
+        c,
+        net,
+        objective,
+        tx,
+        lr_schedule=lr,
+        momentum_schedule=optim.make_momentum_schedule(0.99, 10),
+        steps_per_epoch=5,
+        mesh=mesh,
+    )
+    clips = RNG.integers(0, 256, (b, v, t, s, s, 3), dtype=np.uint8)
+    canvas = np.zeros((b, v, t, s + 5, s + 7, 3), np.uint8)
+    canvas[:, :, :, :s, :s] = clips[:, :, :, :, ::-1]
+    crop = np.broadcast_to(np.array([s, s, 1], np.int32), (b, v, 3)).copy()
+    losses = []
+    for batch in ({"clips": clips}, {"clips": canvas, "crop": crop}):
+        state = create_train_state(
+            net=net,
+            objective=objective,
+            tx=tx,
+            clip_shape=(t, s, s, 3),
+            num_views=v,
+            global_batch_size=b,
+            embed_dim=c.model.embed_dim,
+            seed=0,
+            mesh=mesh,
+        )
+        _, metrics = step(state, sharding.to_global(batch, mesh))
+        losses.append(float(metrics["loss"]))
+    assert losses[0] == pytest.approx(losses[1], rel=1e-6, abs=1e-6)
