@@ -61,6 +61,7 @@ from rhovid.data.reading import augment, frames, sampling, streams, tfrecords
 from rhovid.data.reading import frames as rframes  # `frames` is also a local name below
 
 flags.DEFINE_integer("num_videos", 12, "Source videos to generate.")
+flags.DEFINE_list("rhos", ["2", "4"], "Clips per video of the comparison rows.")
 flags.DEFINE_float("seconds", 10.0, "Length of each video.")
 flags.DEFINE_integer("gop", 250, "H.264 keyframe interval (x264's default is 250).")
 flags.DEFINE_integer("batch", 8, "Videos per rhovid batch; clips per naive batch.")
@@ -530,7 +531,7 @@ def main(argv):
     write_records(paths, os.path.join(work, "tfds"))
     print(f"prepared {len(paths)} videos in {time.perf_counter() - t0:.0f} s ({work})")
     rows = []
-    for rho in (2, 4):
+    for rho in (int(r) for r in FLAGS.rhos):
         rows.append({"method": "naive decode", "rho": rho, "photometric": "-", **run_child(work, "naive_decode", rho)})
         for where in WHERE:
             naive = run_child(work, "naive", rho, where)
@@ -539,6 +540,9 @@ def main(argv):
             r["speedup_per_core"] = r["clips_per_cpu_s"] / naive["clips_per_cpu_s"]
             rows.append({"method": "rhovid", "rho": rho, "photometric": where, **r})
     result = {
+        "command": " ".join(sys.argv),
+        "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "load_average_at_start": os.getloadavg(),
         "setup": {
             "videos": FLAGS.num_videos,
             "seconds": FLAGS.seconds,
@@ -559,6 +563,7 @@ def main(argv):
         "device_photometric_cost": run_child(work, "device_cost"),
         "breakdown": run_child(work, "breakdown", 2),
         "cpu": cpu_model(),
+        "load_average_at_end": os.getloadavg(),
     }
     os.makedirs(os.path.dirname(FLAGS.out), exist_ok=True)
     with open(FLAGS.out, "w") as f:
