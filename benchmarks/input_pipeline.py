@@ -273,7 +273,8 @@ def measure_device_color(num_clips: int = 8) -> dict:
     rng = np.random.default_rng(0)
     color = jax.jit(lambda r, x: device_augment.color_augment(r, x, cfg))
     crop = jax.jit(lambda c, g: device_augment.crop_resize_flip(c, g, CROP))
-    hc, wc = streams.device_crop_canvas(data_config("", 2, "device_crop"), augment.AugmentConfig.pretrain(cfg))
+    crop_cfg = data_config("", 2, "device_crop")
+    hc, wc = streams.device_crop_canvas(crop_cfg, augment.AugmentConfig.pretrain(crop_cfg))
     canvas = jax.numpy.asarray(rng.integers(0, 256, (num_clips, T, hc, wc, 3), np.uint8))
     geometry = jax.numpy.asarray(
         np.stack(
@@ -496,6 +497,27 @@ def _av_version() -> str:
     return av.__version__
 
 
+def write_breakdown(b: dict) -> None:
+    out = FLAGS.out.replace(".json", "_breakdown.json")
+    with open(out, "w") as f:
+        json.dump(
+            {
+                "command": " ".join(sys.argv),
+                "cpu": cpu_model(),
+                "cpu_count": os.cpu_count(),
+                "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                "load_average": os.getloadavg(),
+                "videos": FLAGS.num_videos,
+                "seconds": FLAGS.seconds,
+                "tf": tf.__version__,
+                **b,
+            },
+            f,
+            indent=2,
+        )
+    print(f"wrote {out}")
+
+
 def main(argv):
     del argv
     if FLAGS.measure:
@@ -508,24 +530,7 @@ def main(argv):
         print(f"prepared {FLAGS.num_videos} videos in {time.perf_counter() - t0:.0f} s ({work})")
         b = run_child(work, "breakdown", 2)
         print_breakdown(b)
-        out = FLAGS.out.replace(".json", "_breakdown.json")
-        with open(out, "w") as f:
-            json.dump(
-                {
-                    "command": " ".join(sys.argv),
-                    "cpu": cpu_model(),
-                    "cpu_count": os.cpu_count(),
-                    "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-                    "load_average": os.getloadavg(),
-                    "videos": FLAGS.num_videos,
-                    "seconds": FLAGS.seconds,
-                    "tf": tf.__version__,
-                    **b,
-                },
-                f,
-                indent=2,
-            )
-        print(f"wrote {out}")
+        write_breakdown(b)
         return
     paths = make_videos(work, FLAGS.num_videos, FLAGS.seconds, FLAGS.gop)
     write_records(paths, os.path.join(work, "tfds"))
@@ -586,6 +591,7 @@ def main(argv):
     )
     print_breakdown(result["breakdown"])
     print(f"wrote {FLAGS.out}")
+    write_breakdown(result["breakdown"])
 
 
 if __name__ == "__main__":
