@@ -1,6 +1,6 @@
 """Input-pipeline throughput: rhovid's reader vs decoding mp4 spans with PyAV for every clip.
 
-    python benchmarks/input_pipeline.py            # about 10 minutes on a 2-core machine
+    python benchmarks/input_pipeline.py            # about 15 minutes on a 2-core machine (--rhos=2: 8)
     python benchmarks/input_pipeline.py --breakdown_only   # the per-stage breakdown alone (~2 min)
 
 Both ways run on the same generated videos (10 s, 320×256, 30 fps, H.264 with x264's default
