@@ -1,30 +1,38 @@
 """Input-pipeline throughput: rhovid's reader vs decoding mp4 spans with PyAV for every clip.
 
-    python benchmarks/input_pipeline.py            # a few minutes on a 2-core machine
+    python benchmarks/input_pipeline.py            # about 15 minutes on a 2-core machine (--rhos=2: 8)
+    python benchmarks/input_pipeline.py --breakdown_only   # the per-stage breakdown alone (~2 min)
 
 Both ways run on the same generated videos (10 s, 320×256, 30 fps, H.264 with x264's default
 keyframe interval of 250), at 8×8, 224², ρ = 2 and 4, one thread each, every measurement in a
 fresh process of its own (a run can slow down the next one in the same process):
 
 * rhovid: the videos stored once as TFDS records of JPEG frames (tests/dataset_fixtures.py), read by
-  `rhovid.data.reading.streams.make_pretrain_source` (aug+ recipe: inception crop, flip; colour jitter,
-  grayscale, blur on the host, or left to the device with `color_on_device`).
+  `rhovid.data.reading.streams.make_pretrain_source` (aug+ recipe: inception crop, flip; colour
+  jitter, grayscale, blur). Three splits of the work (`--where`): `host` (everything on the host),
+  `device` (`data.color_on_device`: colour, grayscale, blur in the train step) and `device_crop`
+  (`data.crop_on_device` too: the host sends each view's frames decoded inside its crop window
+  on a 256×320 canvas, and the device crops, resizes and flips).
 * naive (PySlowFast's `pyav_decode`, one container opened per video): per clip, seek to the
   keyframe before the clip, decode every frame to the clip's end, convert the span's frames to RGB
-  arrays, keep T of them evenly spaced; then exactly rhovid's per-clip work (crop window, resize,
-  flip, photometric ops), so the rows differ only in how frames are obtained. "naive decode" rows
-  time the PyAV part alone.
+  arrays, keep T of them evenly spaced; then exactly rhovid's per-clip work for the same split
+  (crop window, resize, flip, photometric ops on the host, or the window on the canvas), so the
+  rows differ only in how frames are obtained. "naive decode" rows time the PyAV part alone.
 
 tf.data runs single-threaded (private pool of 1, no intra-op parallelism). Throughput is per
 CPU-second (process CPU time over all threads, i.e. what one core delivers, and less sensitive to
 other load on the machine than wall time) and per wall-second, timed over several windows after a
-warm-up; the best window (least disturbed by other processes) gives the speed-up, the median is
-printed beside it. "decoded/used" counts frame decodes (JPEG or H.264) per frame delivered in a
-clip. The device-side cost of `color_on_device` is excluded from the "device"
-rows and measured separately, jitted on this machine's JAX backend (a CPU when there is no
-accelerator: an upper bound), in ms per clip.
+warm-up; the median window is the headline figure, the best window (least disturbed by other
+processes) gives the speed-up and is printed beside it. "decoded/used" counts frame decodes
+(JPEG or H.264) per frame delivered in a clip. The device-side work is excluded from the rows and
+measured separately, jitted on this machine's JAX backend (a CPU when there is no accelerator: an
+upper bound), in ms per clip.
 
-Results go to benchmarks/results/input_pipeline.json and are printed as a table.
+The breakdown times each stage of the reader alone on rhovid's own functions, on the same 10-s
+records, and the whole reader (with the crop on the host and on the device) in the same process.
+
+Results go to benchmarks/results/input_pipeline.json (the breakdown alone:
+input_pipeline_breakdown.json) and are printed as a table.
 """
 
 from __future__ import annotations
@@ -50,12 +58,14 @@ from jpeg_records import FPS, HEIGHT, WIDTH, texture_frames, write_frame_records
 
 from rhovid import config as config_lib
 from rhovid.data.reading import augment, frames, sampling, streams, tfrecords
+from rhovid.data.reading import frames as rframes  # `frames` is also a local name below
 
 flags.DEFINE_integer("num_videos", 12, "Source videos to generate.")
+flags.DEFINE_list("rhos", ["2", "4"], "Clips per video of the comparison rows.")
 flags.DEFINE_float("seconds", 10.0, "Length of each video.")
 flags.DEFINE_integer("gop", 250, "H.264 keyframe interval (x264's default is 250).")
 flags.DEFINE_integer("batch", 8, "Videos per rhovid batch; clips per naive batch.")
-flags.DEFINE_integer("windows", 3, "Timing windows per configuration (the best is reported too).")
+flags.DEFINE_integer("windows", 5, "Timing windows per configuration (median and best reported).")
 flags.DEFINE_integer("window_batches", 4, "rhovid batches per timing window.")
 flags.DEFINE_integer("naive_window_batches", 2, "naive batches per timing window.")
 flags.DEFINE_string("out", "benchmarks/results/input_pipeline.json", "JSON output path.")
@@ -66,7 +76,12 @@ flags.DEFINE_bool("breakdown_only", False, "Only the per-stage CPU breakdown of 
 flags.DEFINE_integer("breakdown_clips", 48, "Clips timed per stage in the breakdown.")
 flags.DEFINE_string("work", None, "(internal) directory with the videos and the records.")
 flags.DEFINE_integer("rho", 2, "(internal) clips per video.")
-flags.DEFINE_bool("on_device", False, "(internal) photometric augmentation left to the device.")
+flags.DEFINE_enum(
+    "where",
+    "host",
+    ["host", "device", "device_crop"],
+    "(internal) photometric augmentation on the host, on the device, or crop+resize+flip on the device too.",
+)
 FLAGS = flags.FLAGS
 
 T, TAU, CROP = 8, 8, 224
@@ -104,9 +119,17 @@ def write_records(paths: list[str], data_dir: str) -> None:
     dataset_fixtures.write_dataset(data_dir, "bench", {"train": examples}, num_shards=4)
 
 
-def data_config(data_dir: str, rho: int, on_device: bool):
+WHERE = {  # --where: what the device does (the rest is the host's)
+    "host": "nothing (colour, grayscale, blur, crop, resize, flip on the host)",
+    "device": "colour, grayscale, blur (data.color_on_device)",
+    "device_crop": "colour, grayscale, blur, and crop, resize, flip (data.crop_on_device)",
+}
+
+
+def data_config(data_dir: str, rho: int, where: str):
     c = config_lib.base_config("byol").data
-    c.name, c.data_dir, c.rho, c.color_on_device = "bench", data_dir, rho, on_device
+    c.name, c.data_dir, c.rho, c.color_on_device = "bench", data_dir, rho, where != "host"
+    c.crop_on_device = where == "device_crop"
     c.num_frames, c.frame_stride, c.crop_size, c.shuffle_buffer = T, TAU, CROP, 16
     return c
 
@@ -140,8 +163,8 @@ def timed_windows(batches: Iterator, clips_of: Callable[[Any], int], windows: in
     }
 
 
-def measure_rhovid(data_dir: str, rho: int, on_device: bool) -> dict:
-    cfg = data_config(data_dir, rho, on_device)
+def measure_rhovid(data_dir: str, rho: int, where: str) -> dict:
+    cfg = data_config(data_dir, rho, where)
     warm, size = 2, FLAGS.window_batches
     steps = warm + FLAGS.windows * size
     with frames.count_decodes() as count:
@@ -198,13 +221,19 @@ def naive_clips(paths: list[str], rho: int, stats: dict):
                 yield frames, stats["clips"]
 
 
-def naive_augment(cfg: augment.AugmentConfig):
-    """The same per-clip work rhovid does after decoding (crop window, resize, flip, photometric)."""
+def naive_augment(cfg: augment.AugmentConfig, canvas: tuple[int, int] | None):
+    """The same per-clip work rhovid does after decoding (crop window, resize, flip, photometric;
+    with a `canvas`, the window's frames placed on it and its size and flip, for the device)."""
     photometric = augment.photometric_on_host(cfg)
 
     def fn(frames, number):
         k_crop, _, k_aug = sampling.split_key(sampling.make_key(0, number), 3)
         window = augment.inception_crop_window(k_crop, HEIGHT, WIDTH, cfg.area_range, cfg.aspect_range)
+        if canvas is not None:  # windows of 320×256 frames always fit the default canvas
+            cut = frames[:, window[0] : window[0] + window[2], window[1] : window[1] + window[3]]
+            flip = tf.random.stateless_uniform([], sampling.split_key(k_aug, 4)[0]) < 0.5
+            on_canvas = rframes.place_on_canvas(tf.unstack(cut, num=T), canvas)
+            return on_canvas, tf.concat([window[2:], tf.cast(flip, tf.int32)[None]], 0)
         clip = augment.crop_and_resize(frames, window, CROP, unit=photometric)
         if not photometric:
             return augment.flip_only(k_aug, tf.cast(clip + 0.5, tf.uint8), cfg)
@@ -213,38 +242,59 @@ def naive_augment(cfg: augment.AugmentConfig):
     return tf.autograph.experimental.do_not_convert(fn)
 
 
-def measure_naive(paths: list[str], rho: int, on_device: bool | None) -> dict:
+def measure_naive(paths: list[str], rho: int, where: str | None) -> dict:
     """PyAV span decoding, then rhovid's own per-clip work (None: the decoding alone)."""
     stats = {"decoded": 0, "clips": 0}
     size = FLAGS.naive_window_batches
-    if on_device is None:
+    if where is None:
         clips = naive_clips(paths, rho, stats)
         batches = (sum(1 for _ in itertools.islice(clips, FLAGS.batch)) for _ in itertools.count())
         result = timed_windows(batches, lambda n: n, FLAGS.windows, size)
     else:
-        cfg = augment.AugmentConfig.pretrain(data_config("", rho, on_device))
+        data = data_config("", rho, where)
+        cfg = augment.AugmentConfig.pretrain(data)
+        canvas = streams.device_crop_canvas(data, cfg)
         spec = (tf.TensorSpec([T, HEIGHT, WIDTH, 3], tf.uint8), tf.TensorSpec([], tf.int64))
         ds = tf.data.Dataset.from_generator(lambda: naive_clips(paths, rho, stats), output_signature=spec)
-        it = single_threaded(ds.map(naive_augment(cfg)).batch(FLAGS.batch)).as_numpy_iterator()
+        it = single_threaded(ds.map(naive_augment(cfg, canvas)).batch(FLAGS.batch)).as_numpy_iterator()
         next(it)  # warm-up: tracing and graph optimisation are not timed
-        result = timed_windows(it, lambda b: b.shape[0], FLAGS.windows, size)
+        result = timed_windows(it, lambda b: tf.nest.flatten(b)[0].shape[0], FLAGS.windows, size)
     return {**result, "decoded_per_used": stats["decoded"] / (stats["clips"] * T)}
 
 
 def measure_device_color(num_clips: int = 8) -> dict:
-    """ms per clip of `device_augment.color_augment` (jitted) on this machine's JAX backend."""
+    """ms per clip of the device's share (jitted) on this machine's JAX backend: the colour
+    (`device_augment.color_augment`), and crop + resize + flip (`device_augment.crop_resize_flip`)."""
     import jax  # imported here: only this measurement needs it
 
     from rhovid.data.reading import device_augment
 
     cfg = config_lib.base_config("byol").data
-    fn = jax.jit(lambda r, x: device_augment.color_augment(r, x, cfg))
-    x = jax.numpy.asarray(np.random.default_rng(0).uniform(size=(num_clips, T, CROP, CROP, 3)).astype(np.float32))
-    fn(jax.random.key(0), x).block_until_ready()
-    start, reps = time.perf_counter(), 3
-    for i in range(reps):
-        fn(jax.random.key(i), x).block_until_ready()
-    return {"backend": jax.default_backend(), "ms_per_clip": 1e3 * (time.perf_counter() - start) / (reps * num_clips)}
+    rng = np.random.default_rng(0)
+    color = jax.jit(lambda r, x: device_augment.color_augment(r, x, cfg))
+    crop = jax.jit(lambda c, g: device_augment.crop_resize_flip(c, g, CROP))
+    crop_cfg = data_config("", 2, "device_crop")
+    hc, wc = streams.device_crop_canvas(crop_cfg, augment.AugmentConfig.pretrain(crop_cfg))
+    canvas = jax.numpy.asarray(rng.integers(0, 256, (num_clips, T, hc, wc, 3), np.uint8))
+    geometry = jax.numpy.asarray(
+        np.stack(
+            [rng.integers(120, 256, num_clips), rng.integers(120, 290, num_clips), rng.integers(0, 2, num_clips)], 1
+        ).astype(np.int32)
+    )
+    x = jax.numpy.asarray(rng.uniform(size=(num_clips, T, CROP, CROP, 3)).astype(np.float32))
+
+    def ms(fn, *args):
+        fn(*args).block_until_ready()
+        start, reps = time.perf_counter(), 3
+        for _ in range(reps):
+            fn(*args).block_until_ready()
+        return 1e3 * (time.perf_counter() - start) / (reps * num_clips)
+
+    return {
+        "backend": jax.default_backend(),
+        "ms_per_clip": ms(color, jax.random.key(0), x),
+        "crop_resize_flip_ms_per_clip": ms(crop, canvas, geometry),
+    }
 
 
 BREAKDOWN_STAGES = (
@@ -256,7 +306,12 @@ BREAKDOWN_STAGES = (
     ("round_flip", "round to uint8 and random horizontal flip"),
     ("batch", "stack the batch's clips into one uint8 array"),
     ("host_to_device", "jax.device_put of the uint8 batch and wait (this machine's JAX device)"),
+    ("canvas", "crop on the device: the decoded window frames placed on the canvas (replaces resize, round_flip)"),
+    ("batch_canvas", "crop on the device: stack the batch's canvases"),
+    ("host_to_device_canvas", "crop on the device: jax.device_put of the canvases and their (h, w, flip)"),
 )
+HOST_CROP_STAGES = ("read", "parse", "decode_window", "resize", "round_flip", "batch")
+DEVICE_CROP_STAGES = ("read", "parse", "decode_window", "canvas", "batch_canvas")
 
 
 def measure_breakdown(data_dir: str, rho: int, num_clips: int) -> dict:
@@ -264,9 +319,11 @@ def measure_breakdown(data_dir: str, rho: int, num_clips: int) -> dict:
 
     The stages run rhovid's own functions (`pipeline.decode_frames`, `augment.crop_and_resize`,
     `augment.flip_only`) as compiled graphs on clips and crop windows sampled the way the reader
-    samples them; `whole` is the reader itself (single-threaded tf.data, colour on the device),
-    so `whole − Σ stages` is what tf.data's per-element machinery (map_fn over views, batching,
-    Python iteration) adds. Each stage is called from Python once per clip; the CPU time of calling
+    samples them; `whole` is the reader itself (single-threaded tf.data, colour on the device;
+    the crop on the host, and on the device), so `whole − Σ stages` is what tf.data's per-element
+    machinery (sampling and window draws, the skip of broken records, map_fn over views, shuffle,
+    batching, Python iteration) adds. `decode_window` includes stacking the T frames, which the
+    device-crop path replaces by `canvas`. Each stage is called from Python once per clip; the CPU time of calling
     a no-op graph that way (`graph_call_ms_subtracted`) is taken off, and the read is one in-graph
     pass over the records.
     """
@@ -326,10 +383,16 @@ def measure_breakdown(data_dir: str, rho: int, num_clips: int) -> dict:
     resized = [resize(x) for x in cropped]
     round_flip = tf.function(lambda x: augment.flip_only(sampling.make_key(0, 1), tf.cast(x + 0.5, tf.uint8), cfg))
     final = [round_flip(x) for x in resized]
+    canvas_size = streams.device_crop_canvas(data_config(data_dir, rho, "device_crop"), cfg)
+    unstacked = [tf.unstack(x, num=T) for x in cropped]  # decode_frames stacks; the canvas path does not
+    canvas = tf.function(lambda fs: frames.place_on_canvas(fs, canvas_size))
+    canvases = [canvas(fs) for fs in unstacked]
     batch_clips = FLAGS.batch * max(rho, 2)
     groups = [final[i : i + batch_clips] for i in range(0, n - batch_clips + 1, batch_clips)] or [final]
     stack = tf.function(lambda xs: tf.stack(xs))
     batches = [stack(g).numpy() for g in groups]
+    canvas_groups = [canvases[i : i + batch_clips] for i in range(0, n - batch_clips + 1, batch_clips)] or [canvases]
+    canvas_batches = [(stack(g).numpy(), np.zeros((len(g), 3), np.int32)) for g in canvas_groups]
     device = jax.devices()[0]
 
     def to_device(b):
@@ -344,17 +407,24 @@ def measure_breakdown(data_dir: str, rho: int, num_clips: int) -> dict:
         "round_flip": cpu_ms(round_flip, resized) / n,
         "batch": cpu_ms(stack, groups) / sum(len(g) for g in groups),
         "host_to_device": cpu_ms(to_device, batches) / sum(b.shape[0] for b in batches),
+        "canvas": cpu_ms(canvas, unstacked) / n,
+        "batch_canvas": cpu_ms(stack, canvas_groups) / sum(len(g) for g in canvas_groups),
+        "host_to_device_canvas": cpu_ms(to_device, canvas_batches) / sum(b[0].shape[0] for b in canvas_batches),
     }
-    whole = measure_rhovid(data_dir, rho, True)
-    whole_ms = 1e3 / whole["clips_per_cpu_s"]
-    used = ("read", "parse", "decode_window", "resize", "round_flip", "batch")
+    whole = {where: measure_rhovid(data_dir, rho, where) for where in ("device", "device_crop")}
+    ms = {where: 1e3 / w["clips_per_cpu_s_median"] for where, w in whole.items()}
+    summed = {"device": sum(per_clip[k] for k in HOST_CROP_STAGES)}
+    summed["device_crop"] = sum(per_clip[k] for k in DEVICE_CROP_STAGES)
     return {
         "ms_per_clip": per_clip,
         "stages": dict(BREAKDOWN_STAGES),
-        "sum_of_reader_stages_ms": sum(per_clip[k] for k in used),
-        "whole_reader_ms_per_clip": whole_ms,
-        "whole_reader_clips_per_cpu_s": whole["clips_per_cpu_s"],
-        "overhead_ms": whole_ms - sum(per_clip[k] for k in used),
+        "sum_of_reader_stages_ms": summed,
+        "whole_reader_ms_per_clip": ms,
+        "whole_reader_clips_per_cpu_s": {where: w["clips_per_cpu_s_median"] for where, w in whole.items()},
+        "whole_reader_clips_per_cpu_s_best": {where: w["clips_per_cpu_s"] for where, w in whole.items()},
+        "whole_reader_windows": {where: w["windows"] for where, w in whole.items()},
+        "overhead_ms": {where: ms[where] - summed[where] for where in ms},
+        "device_crop_canvas": list(canvas_size),
         "window_area_fraction": float(np.mean([float(w[2] * w[3]) for _, _, w in clips])) / (WIDTH * HEIGHT),
         "graph_call_ms_subtracted": call_ms,
         "clips": n,
@@ -366,20 +436,23 @@ def measure_breakdown(data_dir: str, rho: int, num_clips: int) -> dict:
 
 
 def print_breakdown(b: dict) -> None:
-    total = b["whole_reader_ms_per_clip"]
+    host, dev = b["whole_reader_ms_per_clip"]["device"], b["whole_reader_ms_per_clip"]["device_crop"]
     print(
         f"\nper-clip CPU time of rhovid's reader (ρ={b['rho']}, {b['T']}×{b['crop']}², one thread, "
         f"colour on the device; crop windows cover {100 * b['window_area_fraction']:.0f}% of the frame on average)"
     )
-    print(f"{'stage':<16}{'ms/clip':>9}{'% of whole':>11}  what")
+    print(f"{'stage':<22}{'ms/clip':>9}{'% host crop':>12}{'% dev crop':>11}  what")
     for name, what in BREAKDOWN_STAGES:
         ms = b["ms_per_clip"][name]
-        print(f"{name:<16}{ms:>9.2f}{100 * ms / total:>10.0f}%  {what}")
-    print(
-        f"{'overhead':<16}{b['overhead_ms']:>9.2f}{100 * b['overhead_ms'] / total:>10.0f}%  "
-        "whole − (read, parse, decode_window, resize, round_flip, batch): tf.data, map_fn, iteration"
-    )
-    print(f"{'whole':<16}{total:>9.2f}{100:>10.0f}%  the reader, {b['whole_reader_clips_per_cpu_s']:.1f} clips/CPU-s")
+        a = f"{100 * ms / host:>11.0f}%" if name in HOST_CROP_STAGES else f"{'':>12}"
+        c = f"{100 * ms / dev:>10.0f}%" if name in DEVICE_CROP_STAGES else f"{'':>11}"
+        print(f"{name:<22}{ms:>9.2f}{a}{c}  {what}")
+    for where, label in (("device", "host crop"), ("device_crop", "device crop")):
+        ms, o = b["whole_reader_ms_per_clip"][where], b["overhead_ms"][where]
+        print(
+            f"whole ({label}): {ms:.2f} ms = {b['whole_reader_clips_per_cpu_s'][where]:.1f} clips/CPU-s "
+            f"(median window; best {b['whole_reader_clips_per_cpu_s_best'][where]:.1f}); whole − Σ stages = {o:+.2f} ms"
+        )
 
 
 def measure_in_child() -> dict:
@@ -388,9 +461,9 @@ def measure_in_child() -> dict:
     tf.config.threading.set_intra_op_parallelism_threads(1)
     paths = sorted(os.path.join(FLAGS.work, f) for f in os.listdir(FLAGS.work) if f.endswith(".mp4"))
     if FLAGS.measure == "rhovid":
-        return measure_rhovid(os.path.join(FLAGS.work, "tfds"), FLAGS.rho, FLAGS.on_device)
+        return measure_rhovid(os.path.join(FLAGS.work, "tfds"), FLAGS.rho, FLAGS.where)
     if FLAGS.measure == "naive":
-        return measure_naive(paths, FLAGS.rho, FLAGS.on_device)
+        return measure_naive(paths, FLAGS.rho, FLAGS.where)
     if FLAGS.measure == "naive_decode":
         return measure_naive(paths, FLAGS.rho, None)
     if FLAGS.measure == "breakdown":
@@ -398,7 +471,7 @@ def measure_in_child() -> dict:
     return measure_device_color()
 
 
-def run_child(work: str, measure: str, rho: int = 2, on_device: bool = False) -> dict:
+def run_child(work: str, measure: str, rho: int = 2, where: str = "host") -> dict:
     """Runs one measurement in a fresh Python process and returns its JSON result."""
     args = [
         sys.executable,
@@ -406,7 +479,7 @@ def run_child(work: str, measure: str, rho: int = 2, on_device: bool = False) ->
         f"--measure={measure}",
         f"--work={work}",
         f"--rho={rho}",
-        f"--on_device={on_device}",
+        f"--where={where}",
     ]
     args += [
         f"--{k}={getattr(FLAGS, k)}"
@@ -424,6 +497,27 @@ def _av_version() -> str:
     return av.__version__
 
 
+def write_breakdown(b: dict) -> None:
+    out = FLAGS.out.replace(".json", "_breakdown.json")
+    with open(out, "w") as f:
+        json.dump(
+            {
+                "command": " ".join(sys.argv),
+                "cpu": cpu_model(),
+                "cpu_count": os.cpu_count(),
+                "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                "load_average": os.getloadavg(),
+                "videos": FLAGS.num_videos,
+                "seconds": FLAGS.seconds,
+                "tf": tf.__version__,
+                **b,
+            },
+            f,
+            indent=2,
+        )
+    print(f"wrote {out}")
+
+
 def main(argv):
     del argv
     if FLAGS.measure:
@@ -436,39 +530,24 @@ def main(argv):
         print(f"prepared {FLAGS.num_videos} videos in {time.perf_counter() - t0:.0f} s ({work})")
         b = run_child(work, "breakdown", 2)
         print_breakdown(b)
-        out = FLAGS.out.replace(".json", "_breakdown.json")
-        with open(out, "w") as f:
-            json.dump(
-                {
-                    "command": " ".join(sys.argv),
-                    "cpu": cpu_model(),
-                    "cpu_count": os.cpu_count(),
-                    "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-                    "load_average": os.getloadavg(),
-                    "videos": FLAGS.num_videos,
-                    "seconds": FLAGS.seconds,
-                    "tf": tf.__version__,
-                    **b,
-                },
-                f,
-                indent=2,
-            )
-        print(f"wrote {out}")
+        write_breakdown(b)
         return
     paths = make_videos(work, FLAGS.num_videos, FLAGS.seconds, FLAGS.gop)
     write_records(paths, os.path.join(work, "tfds"))
     print(f"prepared {len(paths)} videos in {time.perf_counter() - t0:.0f} s ({work})")
     rows = []
-    for rho in (2, 4):
+    for rho in (int(r) for r in FLAGS.rhos):
         rows.append({"method": "naive decode", "rho": rho, "photometric": "-", **run_child(work, "naive_decode", rho)})
-        for on_device in (False, True):
-            where = "device" if on_device else "host"
-            naive = run_child(work, "naive", rho, on_device)
+        for where in WHERE:
+            naive = run_child(work, "naive", rho, where)
             rows.append({"method": "naive", "rho": rho, "photometric": where, **naive})
-            r = run_child(work, "rhovid", rho, on_device)
+            r = run_child(work, "rhovid", rho, where)
             r["speedup_per_core"] = r["clips_per_cpu_s"] / naive["clips_per_cpu_s"]
             rows.append({"method": "rhovid", "rho": rho, "photometric": where, **r})
     result = {
+        "command": " ".join(sys.argv),
+        "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "load_average_at_start": os.getloadavg(),
         "setup": {
             "videos": FLAGS.num_videos,
             "seconds": FLAGS.seconds,
@@ -489,6 +568,7 @@ def main(argv):
         "device_photometric_cost": run_child(work, "device_cost"),
         "breakdown": run_child(work, "breakdown", 2),
         "cpu": cpu_model(),
+        "load_average_at_end": os.getloadavg(),
     }
     os.makedirs(os.path.dirname(FLAGS.out), exist_ok=True)
     with open(FLAGS.out, "w") as f:
@@ -505,9 +585,13 @@ def main(argv):
             f"{r['decoded_per_used']:>13.2f}{speedup}"
         )
     d = result["device_photometric_cost"]
-    print(f"\ndevice-side photometric cost (excluded above), jitted on {d['backend']}: {d['ms_per_clip']:.1f} ms/clip")
+    print(
+        f"\ndevice-side cost (excluded above), jitted on {d['backend']}: colour {d['ms_per_clip']:.1f} ms/clip, "
+        f"crop + resize + flip {d['crop_resize_flip_ms_per_clip']:.1f} ms/clip"
+    )
     print_breakdown(result["breakdown"])
     print(f"wrote {FLAGS.out}")
+    write_breakdown(result["breakdown"])
 
 
 if __name__ == "__main__":

@@ -109,6 +109,11 @@ def base_config(method: str) -> ml_collections.ConfigDict:
     c.data.time_diff_prob = 0.0
     c.data.fps_jitter = 0.0
     c.data.color_on_device = False  # colour jitter, grayscale and blur inside the jitted step
+    # With color_on_device: crop, resize and flip inside the step too. The host sends each view's
+    # frames decoded inside its crop window, uncut, on a canvas of this size (given for 224² crops,
+    # scaled by crop_size/224; windows larger than it are resized on the host), and the window's size.
+    c.data.crop_on_device = False
+    c.data.device_crop_canvas = (256, 320)
     c.data.mean = 0.45
     c.data.std = 0.225
     c.data.shuffle_buffer = 1024

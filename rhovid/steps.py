@@ -1,6 +1,8 @@
 """The jit-compiled pretraining step: one program over all devices, state donated.
 
     batch['clips']  uint8 [B, V, T, H, W, 3], sharded on B       (V = ρ, or 2 when ρ = 1)
+      (with data.crop_on_device, canvases [B, V, T, Hc, Wc, 3] and batch['crop'] [B, V, 3]:
+       cropped, resized and flipped on device first)
       -> float, colour-augmented on device if configured, normalised (mean 0.45, std 0.225)
       -> online network on the B·V clips (B-major, so each device's clips stay contiguous),
          or, with model.views_per_chunk = k > 0, on chunks of k views at a time with gradient
@@ -88,7 +90,9 @@ def make_train_step(
         rng, aug_rng, shuffle_rng = jax.random.split(state.rng, 3)
         clips = batch["clips"]  # [B, V, T, H, W, 3]
         b, v = clips.shape[:2]
-        x = preprocess(clips.reshape((b * v,) + clips.shape[2:]), aug_rng, config.data)
+        crop = batch.get("crop")  # [B, V, 3] with data.crop_on_device: clips are canvases to crop
+        crop = None if crop is None else crop.reshape((b * v, 3))
+        x = preprocess(clips.reshape((b * v,) + clips.shape[2:]), aug_rng, config.data, crop)
         info = StepInfo(step=state.step, steps_per_epoch=steps_per_epoch)
 
         target_out, target_batch_stats = None, state.target_batch_stats

@@ -35,8 +35,8 @@ def sample_clips(data_cfg, num_videos: int, seed: int) -> tuple[np.ndarray, np.n
 
     plain = augment.AugmentConfig(crop_size=data_cfg.crop_size, crop="center", flip=False, color=False)
     kw = dict(global_batch_size=num_videos, seed=seed, num_steps=1)
-    before = next(iter(streams.make_pretrain_source(data_cfg, augmentation=plain, **kw)))["clips"]
-    after = next(iter(streams.make_pretrain_source(data_cfg, **kw)))["clips"]
+    before = _cropped(next(iter(streams.make_pretrain_source(data_cfg, augmentation=plain, **kw))), data_cfg)
+    after = _cropped(next(iter(streams.make_pretrain_source(data_cfg, **kw))), data_cfg)
     if data_cfg.color_on_device:
         import jax
 
@@ -47,6 +47,21 @@ def sample_clips(data_cfg, num_videos: int, seed: int) -> tuple[np.ndarray, np.n
         x = np.asarray(device_augment.color_augment(jax.random.key(seed), x, data_cfg))
         after = np.round(x * 255).astype(np.uint8).reshape(after.shape)
     return before, after
+
+
+def _cropped(batch: dict, data_cfg) -> np.ndarray:
+    """The batch's uint8 clips [N, V, T, S, S, 3], cropped here if `data.crop_on_device` left it to the step."""
+    clips = batch["clips"]
+    if "crop" not in batch:
+        return clips
+    from rhovid.data.reading import device_augment
+
+    n, v = clips.shape[:2]
+    x = device_augment.crop_resize_flip(
+        clips.reshape((n * v,) + clips.shape[2:]), batch["crop"].reshape(n * v, 3), data_cfg.crop_size
+    )
+    s = data_cfg.crop_size
+    return np.round(np.asarray(x)).astype(np.uint8).reshape((n, v, clips.shape[2], s, s, 3))
 
 
 def mosaic(before: np.ndarray, after: np.ndarray) -> np.ndarray:

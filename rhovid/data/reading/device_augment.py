@@ -2,7 +2,9 @@
 
 `normalize` turns the uint8 clips every reader delivers into the network's float input (every
 step, training and evaluation, calls it); `preprocess` adds the colour augmentation first when
-it runs on the device.
+it runs on the device, and with `config.data.crop_on_device` the crop, resize and flip before it
+(`crop_resize_flip`: the host then sends each view's frames decoded inside its crop window, and
+the window's size, and skips the resize, its largest per-clip cost after decoding).
 
 With `config.data.color_on_device`, the host sends uint8 crops (4× fewer bytes than float32) that
 are only cropped, resized and flipped, and the train step calls `color_augment` on the [0, 1]
@@ -36,12 +38,70 @@ def normalize(clips: jax.Array, data_cfg: Any) -> jax.Array:
     return (x - data_cfg.mean) / data_cfg.std
 
 
-def preprocess(clips: jax.Array, rng: jax.Array, data_cfg: Any) -> jax.Array:
-    """[N, T, H, W, 3] uint8 -> float32 network input, colour-augmented here if `color_on_device`."""
-    if not data_cfg.color_on_device:
+def preprocess(clips: jax.Array, rng: jax.Array, data_cfg: Any, crop: jax.Array | None = None) -> jax.Array:
+    """[N, T, H, W, 3] uint8 -> float32 network input, colour-augmented here if `color_on_device`.
+
+    With `crop` (int32 [N, 3], `config.data.crop_on_device`), `clips` are canvases
+    [N, T, Hc, Wc, 3] that `crop_resize_flip` turns into the S² views first.
+    """
+    if crop is not None:
+        x = crop_resize_flip(clips, crop, data_cfg.crop_size) / 255.0
+    elif not data_cfg.color_on_device:
         return normalize(clips, data_cfg)
-    x = color_augment(rng, clips.astype(jnp.float32) / 255.0, data_cfg)
+    else:
+        x = clips.astype(jnp.float32) / 255.0
+    if data_cfg.color_on_device:
+        x = color_augment(rng, x, data_cfg)
     return normalize(x, data_cfg)
+
+
+def _resize_taps(n_in: jax.Array, size: int) -> tuple[jax.Array, jax.Array, jax.Array]:
+    """Bilinear taps of `size` outputs from `n_in` inputs, half-pixel centres (tf.image.resize).
+
+    Output i reads input c = (i + 0.5)·n_in/size − 0.5 between rows floor(c) and floor(c) + 1
+    (both clamped to [0, n_in − 1]) with weight c − floor(c) on the second. Returns (lo, hi)
+    int32 [size] and that weight, float32 [size].
+    """
+    scale = n_in.astype(jnp.float32) / size
+    c = (jnp.arange(size, dtype=jnp.float32) + 0.5) * scale - 0.5
+    f = jnp.floor(c)
+    lo = jnp.clip(f, 0, n_in - 1).astype(jnp.int32)
+    hi = jnp.clip(f + 1, 0, n_in - 1).astype(jnp.int32)
+    return lo, hi, c - f
+
+
+def crop_resize_flip(canvas: jax.Array, crop: jax.Array, size: int) -> jax.Array:
+    """Each clip's window resized to size² (bilinear) and flipped where asked, on device.
+
+    Args:
+      canvas: uint8 [N, T, Hc, Wc, 3]; clip n's frames occupy [:h_n, :w_n] (the reader's
+        `frames.views` with a canvas).
+      crop: int32 [N, 3], (h_n, w_n, flip_n).
+      size: S, the crop size.
+
+    Returns:
+      float32 [N, T, S, S, 3] in [0, 255]: what tf.image.resize(canvas[n, :, :h, :w], (S, S))
+      gives (the same half-pixel taps, the same arithmetic: interpolate along the width, then the
+      height), reversed along the width where flip_n.
+    """
+
+    def one(x, geometry):  # [T, Hc, Wc, 3], [3]
+        h, w, flip = geometry[0], geometry[1], geometry[2] > 0
+        ylo, yhi, ly = _resize_taps(h, size)
+        xlo, xhi, lx = _resize_taps(w, size)
+        xlo, xhi, lx = (jnp.where(flip, a[::-1], a) for a in (xlo, xhi, lx))  # the flip, in the taps
+        x = x.astype(jnp.float32)
+        lx = lx[:, None]
+
+        def along_width(rows):  # [T, S, Wc, 3] -> [T, S, S, 3]
+            left, right = jnp.take(rows, xlo, axis=2), jnp.take(rows, xhi, axis=2)
+            return left + (right - left) * lx
+
+        top = along_width(jnp.take(x, ylo, axis=1))
+        bottom = along_width(jnp.take(x, yhi, axis=1))
+        return top + (bottom - top) * ly[:, None, None]
+
+    return jax.vmap(one)(canvas, crop)
 
 
 GRAY_WEIGHTS = (0.2989, 0.587, 0.114)  # as augment.GRAY_WEIGHTS (torchvision)

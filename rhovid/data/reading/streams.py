@@ -121,6 +121,11 @@ def make_pretrain_source(
 ) -> Source:
     """The endless pretraining stream: dict(clips=uint8 [B_local, V, T, S, S, 3]).
 
+    With `data_cfg.crop_on_device`: dict(clips=uint8 [B_local, V, T, Hc, Wc, 3], crop=int32
+    [B_local, V, 3]), each view's frames decoded inside its crop window on a canvas, and
+    (window height, window width, flip), which the train step crops, resizes and flips
+    (`device_augment.preprocess`, `frames.views`).
+
     V = ρ clips per video, or 2 views of one clip when ρ=1. Crop and flip are applied here, and
     colour jitter, grayscale and blur too unless `data_cfg.color_on_device` (then the train step
     calls `device_augment.color_augment`). Batches from `start_step` are exactly those an
@@ -132,6 +137,7 @@ def make_pretrain_source(
     rho = int(data_cfg.rho)
     if rho < 1:
         raise ValueError(f"config.data.rho must be >= 1; got {rho}.")
+    canvas = device_crop_canvas(data_cfg, cfg)
 
     def fn(key, ex):
         k_idx, k_views = sampling.split_key(key, 2)
@@ -147,7 +153,10 @@ def make_pretrain_source(
             max_distance_s=data_cfg.max_clip_distance_s,
             fps_jitter=data_cfg.fps_jitter,
         )  # [ρ, T]
-        return {"clips": frames.views(k_views, ex, indices, max(rho, 2), cfg)}
+        if canvas is None:
+            return {"clips": frames.views(k_views, ex, indices, max(rho, 2), cfg)}
+        clips, crop = frames.views(k_views, ex, indices, max(rho, 2), cfg, canvas)
+        return {"clips": clips, "crop": crop}
 
     return _stream(
         data_cfg,
@@ -160,6 +169,23 @@ def make_pretrain_source(
         process_count=process_count,
         num_steps=num_steps,
     )
+
+
+def device_crop_canvas(data_cfg: Any, cfg: augment.AugmentConfig) -> tuple[int, int] | None:
+    """The canvas (Hc, Wc) of `data_cfg.crop_on_device`, or None when the host crops.
+
+    `data_cfg.device_crop_canvas` is given for 224² crops and scaled to crop_size, at least S².
+    """
+    if not data_cfg.get("crop_on_device", False):
+        return None
+    if augment.photometric_on_host(cfg):
+        raise ValueError(
+            "config.data.crop_on_device needs every pixel operation on the device: set "
+            "data.color_on_device=True and data.time_diff_prob=0 (the host would otherwise recolour "
+            "the resized crop)."
+        )
+    s = cfg.crop_size
+    return tuple(max(s, math.ceil(augment.scale_to_crop(c, s))) for c in data_cfg.device_crop_canvas)
 
 
 def make_supervised_source(
