@@ -11,6 +11,11 @@ them (`rhovid.embed`), then fits on train videos and scores on test videos:
   position  ridge regression of the digit's mean (x, y) centre over the clip's frames, R² on the
             test clips (1 = the features say where the digit is, 0 = they do not)
 
+A probe says what can be read out; kNN and the contrastive losses see the geometry instead. So it
+also reports how the test clips' (L2-normalised, centred) features are organised: the share of
+their variance that lies between the groups of each factor (η², summed over dimensions): the 10
+digits, the 3 speeds, the 4×4 cells of the digit's position.
+
 The videos come straight from the generator (`render_video`, with its per-frame centres), from
 the same splits and source digits as the prepared dataset.
 
@@ -42,6 +47,7 @@ _WORKDIRS = flags.DEFINE_list("workdirs", [], "Demo (pretraining) workdirs to di
 _NUM_TRAIN = flags.DEFINE_integer("num_train", 600, "Train videos rendered (multiple of 30).")
 _NUM_TEST = flags.DEFINE_integer("num_test", 300, "Test videos rendered (multiple of 30).")
 _CLIPS = flags.DEFINE_integer("clips", 4, "Clips per video, evenly spaced (each probed on its own).")
+COLUMNS = ("digit %", "motion %", "position R²", "digit η²", "motion η²", "position η²")
 _OUT = flags.DEFINE_string("out", "", "JSON output path (default: print only).")
 
 
@@ -72,6 +78,24 @@ def probe(train_x, test_x, train: dict, test: dict) -> dict[str, float]:
     return scores
 
 
+def variance_share(features: np.ndarray, groups: np.ndarray) -> float:
+    """η²: the share of the (normalised, centred) features' total variance between `groups`."""
+    x = features / np.linalg.norm(features, axis=1, keepdims=True)
+    x = x - x.mean(0)
+    between = sum(np.sum(groups == g) * np.sum(x[groups == g].mean(0) ** 2) for g in np.unique(groups))
+    return float(between / np.sum(x**2))
+
+
+def organisation(test_x: np.ndarray, test: dict) -> dict[str, float]:
+    """η² of the digit, the speed and the position cell (4×4 grid of the 64-px frame)."""
+    cell = np.clip((test["position"] // 16).astype(int), 0, 3)
+    return {
+        "digit_eta2": round(variance_share(test_x, test["digit"]), 3),
+        "motion_eta2": round(variance_share(test_x, test["motion"]), 3),
+        "position_eta2": round(variance_share(test_x, cell[:, 0] * 4 + cell[:, 1]), 3),
+    }
+
+
 def random_embedder(trained: embed.Embedder, seed: int = 0) -> embed.Embedder:
     """The same network at a fresh random initialisation (its BN statistics at init: 0 and 1)."""
     d = trained.data_cfg
@@ -91,13 +115,15 @@ def main(argv):
     train = render_clips(first.data_cfg, "train", _NUM_TRAIN.value, _CLIPS.value)
     test = render_clips(first.data_cfg, "test", _NUM_TEST.value, _CLIPS.value)
     print(f"Rendered {len(train['clips'])} train and {len(test['clips'])} test clips in {time.time() - start:.0f} s.")
+    print("| run | " + " | ".join(COLUMNS) + " |")
     rows = []
     for name, embedder in [("random init", random_embedder(first))] + [
         (os.path.basename(w.rstrip("/")), embed.load(w)) for w in _WORKDIRS.value
     ]:
-        scores = probe(embedder.embed_clips(train["clips"]), embedder.embed_clips(test["clips"]), train, test)
+        train_x, test_x = embedder.embed_clips(train["clips"]), embedder.embed_clips(test["clips"])
+        scores = {**probe(train_x, test_x, train, test), **organisation(test_x, test)}
         rows.append({"run": name, **scores})
-        print(f"| {name} | {scores['digit']} | {scores['motion']} | {scores['position_r2']} |", flush=True)
+        print("| " + " | ".join(str(v) for v in [name, *scores.values()]) + " |", flush=True)
     record = {
         "benchmark": "demo_diagnosis",
         "command": "python " + " ".join(sys.argv),

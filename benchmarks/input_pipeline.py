@@ -130,6 +130,7 @@ def data_config(data_dir: str, rho: int, where: str):
     c = config_lib.base_config("byol").data
     c.name, c.data_dir, c.rho, c.color_on_device = "bench", data_dir, rho, where != "host"
     c.crop_on_device = where == "device_crop"
+    c.color_xla = True  # the host jitter compiled by XLA (data.color_xla)
     c.num_frames, c.frame_stride, c.crop_size, c.shuffle_buffer = T, TAU, CROP, 16
     return c
 

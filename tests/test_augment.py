@@ -124,6 +124,16 @@ def test_colour_parameter_distributions_match_the_recipe():
         assert len({tuple(o) for o in p["order"]}) == 24  # every order occurs
 
 
+def test_xla_compiled_host_jitter_matches_the_tensorflow_kernels():
+    # data.color_xla: the same jitter, one XLA-compiled function per clip; TensorFlow's op-by-op
+    # kernels are the reference (float32, before rounding to uint8).
+    x = tf.constant(np.random.default_rng(4).uniform(0, 1, size=(6, 2, 8, 8, 3)).astype(np.float32))
+    p = augment.sample_color_params(sampling.make_key(9), 6, 1.0, 1.0, 0.3)
+    np.testing.assert_allclose(
+        augment.apply_color(x, p, xla=True).numpy(), augment.apply_color(x, p).numpy(), atol=2e-4
+    )
+
+
 def test_device_color_augment_is_per_clip_and_shared_across_frames():
     cfg = config.base_config("byol").data
     cfg.grayscale_prob = 0.0  # (gray-only clips of one frame would coincide)

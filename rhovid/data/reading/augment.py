@@ -66,6 +66,7 @@ class AugmentConfig:
     blur_prob: float = 0.0
     blur_sigma: tuple[float, float] = (0.1, 2.0)  # already scaled to crop_size
     time_diff_prob: float = 0.0
+    color_xla: bool = False  # host colour jitter compiled by XLA (config.data.color_xla)
 
     @classmethod
     def pretrain(cls, data_cfg: Any) -> AugmentConfig:
@@ -87,6 +88,7 @@ class AugmentConfig:
             blur_prob=0.0 if data_cfg.color_on_device else data_cfg.blur_prob,
             blur_sigma=tuple(scale_to_crop(s, c) for s in data_cfg.blur_sigma),
             time_diff_prob=data_cfg.time_diff_prob,
+            color_xla=bool(data_cfg.get("color_xla", False)),
         )
 
     @classmethod
@@ -267,23 +269,21 @@ def adjust_hue(x: tf.Tensor, delta: tf.Tensor) -> tf.Tensor:
     return tf.clip_by_value(tf.image.adjust_hue(x, delta), 0.0, 1.0)
 
 
-def apply_color(clips: tf.Tensor, params: ColorParams) -> tf.Tensor:
+def apply_color(clips: tf.Tensor, params: ColorParams, xla: bool = False) -> tf.Tensor:
     """Colour jitter (random order) then grayscale, per clip.
 
     Args:
       clips: float32 [N, T, H, W, 3] in [0, 1].
       params: from `sample_color_params` (or the JAX twin's, as numpy), N entries.
+      xla: run each clip's jitter as one XLA-compiled function (`config.data.color_xla`).
 
     Returns:
       float32 [N, T, H, W, 3] in [0, 1].
     """
-    return tf.stack([_color_one(clips[i], {k: v[i] for k, v in params.items()}) for i in range(clips.shape[0])])
+    one = _color_one_xla if xla else _color_one
+    return tf.stack([one(clips[i], {k: v[i] for k, v in params.items()}) for i in range(clips.shape[0])])
 
 
-# XLA fuses the jitter's elementwise passes (blend, clip, gray, HSV) into a few loops: 2.4× less
-# CPU time per 8×224² clip than TensorFlow's op-by-op kernels. The parameters are drawn outside
-# it (TensorFlow's stateless draws), so the clips stay a function of the seed.
-@tf.function(jit_compile=True, reduce_retracing=True)
 def _color_one(x: tf.Tensor, p: ColorParams) -> tf.Tensor:
     """One clip [T, H, W, 3]; branches so only the chosen ops run (cheap on a CPU)."""
     ops = [
@@ -302,6 +302,13 @@ def _color_one(x: tf.Tensor, p: ColorParams) -> tf.Tensor:
 
     y = tf.cond(tf.cast(p["apply"], tf.bool), jitter, lambda: x)
     return tf.cond(tf.cast(p["grayscale"], tf.bool), lambda: tf.tile(gray(y), [1, 1, 1, 3]), lambda: y)
+
+
+# XLA fuses the jitter's elementwise passes (blend, clip, gray, HSV) into a few loops: 2.4× less
+# CPU time per 8×224² clip than TensorFlow's op-by-op kernels. The parameters are drawn outside
+# it (TensorFlow's stateless draws), so the clips stay a function of the seed; the pixels may
+# differ from `_color_one`'s by a grey level (float arithmetic in another order).
+_color_one_xla = tf.function(_color_one, jit_compile=True, reduce_retracing=True)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -362,7 +369,7 @@ def augment_clip(key: sampling.Key, clip: tf.Tensor, cfg: AugmentConfig) -> tf.T
         clip = random_flip(k_flip, clip)
     if cfg.color and (cfg.color_prob > 0 or cfg.grayscale_prob > 0):
         params = sample_color_params(k_color, 1, cfg.color_strength, cfg.color_prob, cfg.grayscale_prob)
-        clip = apply_color(clip[None], params)[0]
+        clip = apply_color(clip[None], params, xla=cfg.color_xla)[0]
     if cfg.blur_prob > 0:
         sigma = tf.random.stateless_uniform([], k_sigma, minval=cfg.blur_sigma[0], maxval=cfg.blur_sigma[1])
         blur = tf.random.stateless_uniform([], k_blur) < cfg.blur_prob
