@@ -1,6 +1,6 @@
 r"""The paper's augmentation ablation (temporal T, spatial S, colour C; Fig. 3) at demo scale.
 
-    python benchmarks/aug_table.py                          # 8 rows, ρSimCLR ρ=2, 300 steps: 5–6 min a row
+    python benchmarks/aug_table.py                          # 8 rows, ρSimCLR ρ=2, 300 steps: 5–8 min a row
     python benchmarks/aug_table.py --repeat_rows=TSC,SC,TC  # + those rows again at seed 1 (noise)
     python benchmarks/aug_table.py --method=moco --steps=500
     python benchmarks/aug_table.py --rows=TSC,SC            # a subset
