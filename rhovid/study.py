@@ -6,6 +6,7 @@ r"""The paper's study as a list of runs: every table's rows, their commands, and
     python -m rhovid.study --table=2 --runs=/runs --output=/runs/table2   # + table2.md / .json
     python -m rhovid.study --table=2 --runs=/runs --launch                # commands for missing rows
     python -m rhovid.study --table=all --runs=/runs --launch=todo.sh      # one line per row, a file
+    python -m rhovid.study --docstrings           # rewrite each configs/<method>.py's list of its rows
 
 A row is a pretraining config (`configs/<method>.py:<presets>`, presets from `rhovid.ablations`)
 and the evaluations of its table's columns. Where each row lives under `--runs=DIR`:
@@ -152,6 +153,18 @@ def _table3() -> tuple[Row, ...]:
     )
 
 
+# What each letter of `aug=<letters>` switches off (rhovid.ablations.aug; tests/test_study.py checks it).
+AUG_CAPTION = (
+    "aug=<letters> keeps the named groups of aug=default and switches the others off. "
+    "Without T the ρ clips share one start time (they read the same frames) and there is no frame-rate "
+    "jitter; they differ only by their own spatial and colour augmentation. "
+    "Without S there is no scale jitter and no flip: the short side is resized to the crop size and the "
+    "square is cut at a random offset along the long side only. "
+    "Without C there is no colour jitter, grayscale or blur. "
+    "base = aug=none (all three off); T+S+C = aug=default."
+)
+
+
 def _aug_rows() -> tuple[Row, ...]:
     base = {"moco": 42.2, "byol": 32.4}
     full = {"moco": 65.8, "simclr": 60.5, "swav": 61.6}
@@ -204,6 +217,7 @@ TABLES: dict[str, Table] = {
             "temporal (T), spatial (S) and colour (C) augmentation, ρ=2 (Fig. 3); base = none",
             K_U,
             _aug_rows(),
+            AUG_CAPTION,
         ),
         Table(
             "7",
@@ -439,6 +453,80 @@ def render_list(table: Table) -> str:
     return "\n".join(lines) + "\n"
 
 
+# ---------------------------------------------------------------------------------------------
+# The study rows in each pretraining config's docstring.
+
+DOCSTRING_BEGIN = "Study rows (generated from rhovid/study.py by `python -m rhovid.study --docstrings`; do not edit):"
+DOCSTRING_END = "End of study rows."
+
+
+def _wrap(text: str, indent: str, width: int = 100) -> list[str]:
+    import textwrap
+
+    return textwrap.wrap(text, width=width, initial_indent=indent, subsequent_indent=indent)
+
+
+def render_config_rows(method: str) -> str:
+    """The docstring section of `CONFIG_FILES[method]`: every table row that uses the config, its
+    command and the paper's numbers, between DOCSTRING_BEGIN and DOCSTRING_END."""
+    lines = [DOCSTRING_BEGIN]
+    lines += _wrap(
+        "every row of the paper's tables that trains this config: its label, the paper's numbers in the "
+        "columns its table's line names ('–' where the paper states none) and its command. '...' stands "
+        "for `--config.data.data_dir=$TFDS --workdir=$RUN`; `python -m rhovid.study --table=KEY "
+        "--runs=DIR --launch` prints whole lines, the evaluations included.",
+        "",
+    )
+    for table in TABLES.values():
+        rows = [r for r in table.rows if r.method == method]
+        if not rows:
+            continue
+        lines.append("")
+        name = f"Fig. {table.key[3:]}" if table.key.startswith("fig") else f"Table {table.key}"
+        lines += _wrap(f"{name} (--table={table.key}): {table.title}. Paper: {' / '.join(table.columns)}.", "")
+        if table.caption:
+            lines += _wrap(table.caption, "  ")
+        for r in rows:
+            paper = " / ".join(_paper_text(p) for p in r.paper)
+            lines.append(f"  {r.label}: {paper}" + (f" ({r.note})" if r.note else ""))
+            lines.append(f"    python -m rhovid.main --config={r.config} ...")
+    lines.append(DOCSTRING_END)
+    return "\n".join(lines) + "\n"
+
+
+REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def docstring_section(text: str) -> str | None:
+    """The study-rows section of a config file's text (markers included), or None if it has none."""
+    begin, end = text.find(DOCSTRING_BEGIN), text.find(DOCSTRING_END)
+    if begin < 0 or end < begin:
+        return None
+    return text[begin : end + len(DOCSTRING_END)] + "\n"
+
+
+def write_docstrings(root: str = REPO_ROOT) -> list[str]:
+    """Rewrites the study-rows section of each pretraining config under `root` in place (added
+    before the docstring's closing quotes where it has none); returns the files changed."""
+    changed = []
+    for method, name in CONFIG_FILES.items():
+        path = os.path.join(root, name)
+        with open(path) as f:
+            text = f.read()
+        section = render_config_rows(method)
+        old = docstring_section(text)
+        if old is not None:
+            new = text.replace(old, section, 1)
+        else:
+            close = text.index('"""', text.index('"""') + 3)
+            new = text[:close] + "\n" + section + text[close:]
+        if new != text:
+            with open(path, "w") as f:
+                f.write(new)
+            changed.append(name)
+    return changed
+
+
 def commands(row: Row, columns: Sequence[str], runs: str, data_dir: str = "$TFDS") -> str:
     """The shell line that pretrains `row` and runs the evaluations of `columns` ('' if none)."""
     from rhovid.presets import build_config
@@ -502,9 +590,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="print the commands of rows not yet run (or write them to the file given)",
     )
     parser.add_argument("--data_dir", default="$TFDS", help="prepared datasets, as written into the commands")
+    parser.add_argument(
+        "--docstrings",
+        action="store_true",
+        help="rewrite the study-rows section of each pretraining config's docstring (configs/*.py)",
+    )
     args = parser.parse_args(argv)
     from rhovid.errors import UserError
 
+    if args.docstrings:
+        changed = write_docstrings()
+        print(f"Rewrote the study rows of {', '.join(changed)}." if changed else "Config docstrings up to date.")
+        return 0
     try:
         tables = _select(args.table)
         if args.list:
