@@ -17,9 +17,11 @@ side is resized to the crop size, square cut at a random offset along the long s
 64² frame here) and no flip; C off = no colour jitter, grayscale or blur. What a group does while
 ON is the demo's own recipe (`rhovid.presets.demo`): T = independent uniform start times; S =
 Inception crops of 60–100 % of the frame, no flip (digits are not mirror-symmetric); C = colour
-jitter p 0.8 at strength 0.75 and grayscale p 0.2, no blur (σ up to 2 px is too strong at 32²).
-So T+S+C is the demo itself. (`:demo,aug=<letters>` would instead put the paper's 224² recipe —
-VGG scale jitter, flips, blur p 0.5 — under the ON groups.)
+jitter p 0.8 at the aug+ strength 0.75 and grayscale p 0.2, no blur (σ up to 2 px is too strong at
+32²; `COLOUR_ON`, the demo's colour until this table and benchmarks/demo_diagnosis.py showed it
+removes the digit). So T+S is the demo itself and T+S+C the demo with that colour.
+(`:demo,aug=<letters>` would instead put the paper's 224² recipe — VGG scale jitter, flips, blur
+p 0.5 — under the ON groups.)
 
 Every cell runs the same short schedule (`--steps`, default 300 of the demo's 1000: a 1-epoch
 warm-up, then cosine decay to the last step) at seed 0. `--repeat_rows` runs rows again at
@@ -51,6 +53,8 @@ GROUP_FIELDS = {
     "S": ("crop", "short_side_range", "area_range", "aspect_range", "flip"),
     "C": ("color_strength", "color_prob", "grayscale_prob", "blur_prob"),
 }
+# What C switches on: the colour the demo had when this table was measured (the demo has none now).
+COLOUR_ON = {"color_strength": 0.75, "color_prob": 0.8, "grayscale_prob": 0.2, "blur_prob": 0.0}
 AUG_TABLE = "fig3"
 # Display order (study.py's), and the order cells run in: the full recipe and the one-letter-off
 # rows first, so an interrupted run has the most telling comparisons.
@@ -70,14 +74,15 @@ def study_letters(method: str) -> list[str]:
 
 
 def cell_config(method: str, letters: str, steps: int | None, seed: int = 0):
-    """The demo's config with the groups not in `letters` switched off as `aug=<letters>` does."""
+    """The demo's config with the groups not in `letters` switched off as `aug=<letters>` does;
+    a group in `letters` keeps the demo's values (C: `COLOUR_ON`)."""
     demo_cfg = presets.apply(config_lib.base_config(method), "demo")
     config = presets.apply(config_lib.base_config(method), f"demo,aug={letters or 'none'}")
     with config.unlocked():
         for group, fields in GROUP_FIELDS.items():
             if group in letters:
                 for field in fields:
-                    config.data[field] = demo_cfg.data[field]
+                    config.data[field] = COLOUR_ON[field] if group == "C" else demo_cfg.data[field]
         if steps:
             config.num_steps = steps
         config.seed = seed

@@ -216,10 +216,19 @@ def _demo_data(c: ml_collections.ConfigDict) -> None:
     c.data.shuffle_buffer = 512
     c.data.flip = False  # digits are not mirror-symmetric
     # Inception-style crops of 60–100 % of the frame: a 32-px digit in a 64-px frame, which the
-    # paper's crop areas (0.2–0.77) often miss entirely. Colour at the aug+ strength 0.75.
+    # paper's crop areas (0.2–0.77) often miss entirely.
     c.data.crop = "inception"
     c.data.area_range = (0.6, 1.0)
+    # No colour augmentation. At 32² the jitter (brightness, contrast, saturation ±60 %, grayscale
+    # 20 %) changes a grey digit's contrast to its background more than its shape, and what two
+    # clips then share is where the blob is and how fast it moves (benchmarks/demo_diagnosis.py:
+    # every method's features were organised by position, 28–46 % of their variance, and 2–3 % by
+    # the digit). Measured with colour at the aug+ strength 0.75 -> off, 1000 steps: ρMoCo's digit
+    # probe 27.2 -> 44.3 % (random init 27.7), its speed probe 95.8 -> 98.3 %; ρSimCLR at 500 steps
+    # 35.2 -> 53.3 % on the digit. Real videos at 224² are another matter: the recipes keep colour.
     c.data.color_strength = 0.75
+    c.data.color_prob = 0.0
+    c.data.grayscale_prob = 0.0
 
 
 # ---------------------------------------------------------------------------------------------

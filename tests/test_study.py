@@ -235,8 +235,15 @@ def test_aug_table_rows_are_the_studys_augmentation_rows():
 def test_aug_table_cells_switch_off_what_aug_switches_off_on_the_demo_recipe():
     aug_table = _aug_table()
     demo_cfg = presets.build_config("simclr", "demo,steps=300")
+    no_colour = aug_table.cell_config("simclr", "TS", 300)  # the demo itself (its colour is off)
+    assert demo_cfg.data.color_prob == demo_cfg.data.grayscale_prob == 0.0
+    with no_colour.unlocked():
+        no_colour.data.color_strength = demo_cfg.data.color_strength  # unused at p = 0
+    assert no_colour.to_dict() == demo_cfg.to_dict()
+    with demo_cfg.unlocked():  # T+S+C: the demo with the aug+ colour it had (strength 0.75, p 0.8, gray 0.2)
+        demo_cfg.data.color_prob, demo_cfg.data.grayscale_prob = 0.8, 0.2
     full = aug_table.cell_config("simclr", "TSC", 300)
-    assert full.to_dict() == demo_cfg.to_dict()  # all three on: the demo itself, at 300 steps
+    assert full.to_dict() == demo_cfg.to_dict()
     d = demo_cfg.data
     diff = lambda c: {k for k in d if d[k] != c.data[k]}
     no_t = aug_table.cell_config("simclr", "SC", 300)
