@@ -160,8 +160,9 @@ def _pretrained(path):
     return path
 
 
-def _charades_config(arg, **overrides):
-    spec = importlib.util.spec_from_file_location("charades", os.path.join(ROOT, "configs", "eval", "charades.py"))
+def _eval_config(name, arg, **overrides):
+    """configs/eval/<name>.py with `arg`'s presets, then dotted-key overrides ("data.name": ...)."""
+    spec = importlib.util.spec_from_file_location(name, os.path.join(ROOT, "configs", "eval", f"{name}.py"))
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     c = module.get_config(arg)
@@ -173,6 +174,10 @@ def _charades_config(arg, **overrides):
                 target = target[p]
             target[leaf] = value
     return c
+
+
+def _charades_config(arg, **overrides):
+    return _eval_config("charades", arg, **overrides)
 
 
 def test_charades_finetune_end_to_end(tmp_path, monkeypatch):

@@ -9,20 +9,18 @@ gives them (worked out by hand below), and the ramp never reversed (no flip).
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 
 import numpy as np
 import video_fixtures as vf
-from test_multilabel_finetune import _pretrained
+from test_multilabel_finetune import _eval_config, _pretrained, _Recording
 
 from rhovid.data import prepare
 from rhovid.data.preparation import builders, decode
 from rhovid.data.reading import streams
 from rhovid.eval import features, finetune
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TEMPLATES = {
     "Pushing something from left to right": "0",
     "Pushing something from right to left": "1",
@@ -59,36 +57,6 @@ def _ssv2(root):
     return str(root / "tfds")
 
 
-def _ssv2_config(arg, **overrides):
-    spec = importlib.util.spec_from_file_location("ssv2", os.path.join(ROOT, "configs", "eval", "ssv2.py"))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    c = module.get_config(arg)
-    with c.unlocked():
-        for key, value in overrides.items():
-            *parents, leaf = key.split(".")
-            target = c
-            for p in parents:
-                target = target[p]
-            target[leaf] = value
-    return c
-
-
-class _Recording:
-    """A batch source that keeps every batch it yields (attributes pass through to the source)."""
-
-    def __init__(self, source, seen):
-        self._source, self._seen = source, seen
-
-    def __iter__(self):
-        for batch in self._source:
-            self._seen.append(batch)
-            yield batch
-
-    def __getattr__(self, name):
-        return getattr(self._source, name)
-
-
 def _frame_indices(clip):
     """uint8 [T, H, W, 3] -> [T] source frame indices (blue = 37·index; the white square is small)."""
     return np.round(np.median(clip[..., 2].reshape(len(clip), -1), axis=1) / 37).astype(int)
@@ -110,7 +78,8 @@ def test_ssv2_finetune_end_to_end(tmp_path, monkeypatch):
 
     monkeypatch.setattr(streams, "make_supervised_source", recording_supervised)
     monkeypatch.setattr(features, "eval_batches", lambda *a, **k: _Recording(eval_batches(*a, **k), test_batches))
-    config = _ssv2_config(
+    config = _eval_config(
+        "ssv2",
         "tiny,steps=2",
         **{"pretrained": _pretrained(str(tmp_path / "pretrain")), "data.data_dir": data_dir,
            "data.name": "ssv2",  # the tiny preset switches to synthetic data
