@@ -148,10 +148,8 @@ def demo(c: ml_collections.ConfigDict, value: str | None = None) -> None:
     # (~100 steps) holds both labels: digit 44.0 / motion 72.7 % linear (random init 27.7 / 44.3);
     # at 0.9 the target chased the online network and BYOL kept mostly the speed (digit 41.7 %,
     # motion 83.2 %).
-    if c.method == "moco":
-        c.objective.momentum_base = 0.9
-    if c.method == "byol":
-        c.objective.momentum_base = 0.99
+    if c.method in ("moco", "byol"):
+        c.objective.momentum_base = {"moco": 0.9, "byol": 0.99}[c.method]
     # SwAV at batch 64: the prototypes stay fixed for 3 epochs (84 steps), and from then on
     # Sinkhorn also sees a queue of the last 8 steps' embeddings (576 samples for 256
     # prototypes instead of 64), as SwAV does for small batches.
